@@ -1,0 +1,31 @@
+import { DynamicModule, MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
+import { AppConfig, ConfigModule } from '@libs/config';
+import { HealthModule, LoggingModule, PrometheusMetricsModule } from '@libs/observability';
+import { DeliveriesModule } from './deliveries/deliveries.module';
+import { EventsModule } from './events/events.module';
+import { ApiMetricsModule } from './metrics/api-metrics.module';
+import { RequestDurationMiddleware } from './metrics/request-duration.middleware';
+import { WebhooksModule } from './webhooks/webhooks.module';
+
+@Module({})
+export class ApiModule implements NestModule {
+  static register(config: AppConfig): DynamicModule {
+    return {
+      module: ApiModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        LoggingModule,
+        PrometheusMetricsModule,
+        ApiMetricsModule,
+        HealthModule,
+        EventsModule,
+        WebhooksModule,
+        DeliveriesModule,
+      ],
+    };
+  }
+
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(RequestDurationMiddleware).forRoutes('*');
+  }
+}

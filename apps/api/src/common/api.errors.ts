@@ -1,0 +1,21 @@
+/** Every failure the api reports on purpose; the filter maps each to an HTTP status. */
+export enum ApiErrorCode {
+  Unauthorized = 'unauthorized',
+  ForbiddenAccount = 'forbidden_account',
+  WebhookNotFound = 'webhook_not_found',
+  DeliveryNotFound = 'delivery_not_found',
+  EventNotFound = 'event_not_found',
+  DestinationNotAllowed = 'destination_not_allowed',
+  InvalidCursor = 'invalid_cursor',
+  PublishFailed = 'publish_failed',
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly code: ApiErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}

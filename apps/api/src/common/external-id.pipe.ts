@@ -1,0 +1,13 @@
+import { BadRequestException, Injectable, PipeTransform } from '@nestjs/common';
+import { EXTERNAL_ID_PATTERN } from '@libs/contracts';
+
+/** Path ids chosen by event sources (event ids): refused with 400 before any query runs. */
+@Injectable()
+export class ExternalIdPipe implements PipeTransform<string, string> {
+  transform(value: string): string {
+    if (!EXTERNAL_ID_PATTERN.test(value)) {
+      throw new BadRequestException(['id must be 1-128 characters of letters, digits, ".", "_", ":" or "-"']);
+    }
+    return value;
+  }
+}

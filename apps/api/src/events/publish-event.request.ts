@@ -1,0 +1,22 @@
+import { IsISO8601, IsOptional, IsString, Matches } from 'class-validator';
+import { EXTERNAL_ID_PATTERN, EventFields } from '@libs/contracts';
+
+export class PublishEventRequest extends EventFields {
+  /** Your id for the event; the same id again is accepted once and delivered once. Generated when absent. */
+  @IsOptional()
+  @IsString()
+  @Matches(EXTERNAL_ID_PATTERN, {
+    message: 'id must be 1-128 characters of letters, digits, ".", "_", ":" or "-"',
+  })
+  id?: string;
+
+  /** When the event happened (ISO 8601); the time of publishing when absent. */
+  @IsOptional()
+  @IsISO8601({ strict: true }, { message: 'timestamp must be an ISO 8601 date-time' })
+  timestamp?: string;
+}
+
+export class PublishEventResponse {
+  id!: string;
+  status!: 'accepted';
+}

@@ -1,0 +1,23 @@
+import { NestFactory } from '@nestjs/core';
+import { NestExpressApplication } from '@nestjs/platform-express';
+import { Logger } from 'nestjs-pino';
+import { loadConfigOrExit } from '@libs/config';
+import { ApiModule } from './api.module';
+import { configureApi } from './configure-api';
+
+async function bootstrap(): Promise<void> {
+  const config = loadConfigOrExit('api');
+  const app = await NestFactory.create<NestExpressApplication>(ApiModule.register(config), {
+    bufferLogs: true,
+    bodyParser: false,
+  });
+  app.useLogger(app.get(Logger));
+  configureApi(app, config);
+  app.enableShutdownHooks();
+  await app.listen(config.http.apiPort);
+}
+
+bootstrap().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

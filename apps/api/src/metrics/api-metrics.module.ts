@@ -1,0 +1,28 @@
+import { Module } from '@nestjs/common';
+import { makeCounterProvider, makeHistogramProvider } from '@willsoto/nestjs-prometheus';
+import { API_METRIC, ApiMetrics } from './api-metrics';
+import { RequestDurationMiddleware } from './request-duration.middleware';
+
+@Module({
+  providers: [
+    makeCounterProvider({
+      name: API_METRIC.published,
+      help: 'Events acknowledged by Kafka',
+      labelNames: ['type'],
+    }),
+    makeCounterProvider({
+      name: API_METRIC.publishErrors,
+      help: 'Events that could not be written to Kafka',
+    }),
+    makeHistogramProvider({
+      name: API_METRIC.requestDuration,
+      help: 'HTTP request duration by route and status',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    }),
+    ApiMetrics,
+    RequestDurationMiddleware,
+  ],
+  exports: [ApiMetrics, RequestDurationMiddleware],
+})
+export class ApiMetricsModule {}

@@ -1,0 +1,70 @@
+import { ApiPropertyOptional, PartialType, PickType } from '@nestjs/swagger';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsBoolean,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Matches,
+  MaxLength,
+  Validate,
+} from 'class-validator';
+import { EXTERNAL_ID_PATTERN } from '@libs/contracts';
+import { EVENT_TYPE_PATTERN_SYNTAX } from '@libs/delivery';
+import { WebhookHeadersConstraint } from './webhook-headers.validator';
+
+export class CreateWebhookRequest {
+  @IsString()
+  @Matches(EXTERNAL_ID_PATTERN, {
+    message: 'account_id must be 1-128 characters of letters, digits, ".", "_", ":" or "-"',
+  })
+  account_id!: string;
+
+  /** Where events are POSTed: an http or https URL. */
+  @IsUrl(
+    { protocols: ['http', 'https'], require_protocol: true, require_tld: false, allow_underscores: true },
+    { message: 'url must be an http or https URL' },
+  )
+  @MaxLength(2048)
+  url!: string;
+
+  /** `*` (the default), exact types such as `user.created`, or prefixes such as `user.*`. */
+  @ApiPropertyOptional({ example: ['user.*'], default: ['*'] })
+  @IsOptional()
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(100)
+  @Matches(EVENT_TYPE_PATTERN_SYNTAX, {
+    each: true,
+    message: 'event_types entries must be "*", a type such as user.created, or a prefix such as user.*',
+  })
+  event_types?: string[];
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(500)
+  description?: string;
+
+  /** Extra headers sent with every request, e.g. an authorization token of the receiver. */
+  @ApiPropertyOptional({ example: { 'x-receiver-token': 'abc' } })
+  @IsOptional()
+  @Validate(WebhookHeadersConstraint)
+  headers?: Record<string, string>;
+}
+
+export class UpdateWebhookRequest extends PartialType(
+  PickType(CreateWebhookRequest, ['url', 'event_types', 'description', 'headers'] as const),
+) {
+  /** false pauses deliveries; true resumes a webhook that was disabled, by hand or automatically. */
+  @IsOptional()
+  @IsBoolean()
+  enabled?: boolean;
+}
+
+export class ListWebhooksQuery {
+  @IsOptional()
+  @Matches(EXTERNAL_ID_PATTERN, { message: 'account_id is not a valid account id' })
+  account_id?: string;
+}

@@ -1,0 +1,39 @@
+import { WebhookEntity } from '@libs/persistence';
+
+export class WebhookResponse {
+  id!: string;
+  account_id!: string;
+  url!: string;
+  event_types!: string[];
+  description!: string | null;
+  headers!: Record<string, string>;
+  enabled!: boolean;
+  /** Why the webhook stopped receiving events, when it did. */
+  disabled_reason!: string | null;
+  created_at!: string;
+  updated_at!: string;
+}
+
+export class WebhookWithSecretResponse extends WebhookResponse {
+  /** `whsec_…`: verify signatures with it. Shown only on create and rotate. */
+  secret!: string;
+}
+
+export function toWebhookResponse(webhook: WebhookEntity): WebhookResponse {
+  return {
+    id: webhook.id,
+    account_id: webhook.accountId,
+    url: webhook.url,
+    event_types: webhook.eventTypes,
+    description: webhook.description,
+    headers: webhook.headers,
+    enabled: webhook.enabled,
+    disabled_reason: webhook.disabledReason,
+    created_at: webhook.createdAt.toISOString(),
+    updated_at: webhook.updatedAt.toISOString(),
+  };
+}
+
+export function toWebhookWithSecret(webhook: WebhookEntity): WebhookWithSecretResponse {
+  return { ...toWebhookResponse(webhook), secret: webhook.secret };
+}

@@ -1,0 +1,163 @@
+import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
+import { KafkaContext } from '@nestjs/microservices';
+import { Consumer } from 'kafkajs';
+import { AppConfig } from '@libs/config';
+import { WebhookEventMessage, parseEventMessage } from '@libs/contracts';
+import { DeliverEventUseCase } from '@libs/delivery';
+import { WorkerMetrics } from '../metrics/worker-metrics';
+import { KeyedWorkPool } from './keyed-work-pool';
+import { PartitionOffsets } from './partition-offsets';
+
+/** Commits are batched: one round trip to the broker per this interval at most. */
+const COMMIT_INTERVAL_MS = 200;
+/** How many events may wait in memory per delivery slot before the consumer pauses. */
+const BUFFER_PER_SLOT = 20;
+/** Backoff while Postgres (or anything else the event needs) is failing. */
+const FAILURE_BACKOFF_MS = [500, 1000, 2000, 5000, 10_000, 30_000];
+
+/**
+ * Takes each Kafka message from the handler, hands it to the account's lane in the
+ * work pool and returns, so accounts proceed in parallel while each keeps Kafka order.
+ * Offsets are committed per partition up to the lowest message not yet durably done.
+ */
+@Injectable()
+export class EventDispatcher implements BeforeApplicationShutdown {
+  private readonly logger = new Logger(EventDispatcher.name);
+  private readonly pool: KeyedWorkPool;
+  private readonly partitions = new Map<number, PartitionOffsets>();
+  private consumer: Consumer | null = null;
+  private topic: string;
+  private commitTimer: NodeJS.Timeout | null = null;
+  private commitInFlight: Promise<void> = Promise.resolve();
+  private stopping = false;
+
+  constructor(
+    config: AppConfig,
+    private readonly deliverEvent: DeliverEventUseCase,
+    private readonly metrics: WorkerMetrics,
+  ) {
+    const concurrency = config.delivery.concurrency;
+    this.topic = config.kafka.topic;
+    this.pool = new KeyedWorkPool(concurrency, concurrency * BUFFER_PER_SLOT, (key, error) =>
+      this.logger.error(`Unexpected failure in the lane of account ${key}: ${String(error)}`),
+    );
+  }
+
+  async dispatch(context: KafkaContext): Promise<void> {
+    // While shutting down nothing new starts; what is not committed is read again later.
+    if (this.stopping) return;
+    this.consumer = context.getConsumer();
+    this.topic = context.getTopic();
+    const message = context.getMessage();
+    const partition = context.getPartition();
+    const offset = BigInt(message.offset);
+    const offsets = this.partitionOffsets(partition);
+    const token = offsets.begin(offset);
+    this.metrics.eventConsumed();
+
+    const parsed = parseEventMessage(message.value);
+    if (!parsed.valid) {
+      // A poison message must not block its partition: record why, and move past it.
+      this.logger.warn(
+        `Skipping invalid message at ${this.topic}[${partition}]@${offset}: ${parsed.reason}`,
+      );
+      this.metrics.invalidMessageSkipped();
+      offsets.finish(offset, token);
+      this.scheduleCommit();
+      return;
+    }
+
+    const event = parsed.event;
+    await this.pool.submit(
+      event.account_id,
+      async () => {
+        if (await this.deliverUntilStored(event, partition, offset)) {
+          offsets.finish(offset, token);
+          this.scheduleCommit();
+        }
+      },
+      () => context.getHeartbeat()(),
+    );
+    this.metrics.setInflight(this.pool.size);
+  }
+
+  /** Drains accepted work and commits before the Kafka consumer disconnects. */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopping = true;
+    this.logger.log(`Draining ${this.pool.size} in-flight events before shutdown`);
+    await this.pool.onIdle();
+    await this.commitNow();
+  }
+
+  /**
+   * At-least-once: an event whose outcome could not be stored is retried in its lane
+   * (holding back only its own account) instead of being committed past and lost.
+   * Returns false when shutdown interrupted it; the message is then read again later.
+   */
+  private async deliverUntilStored(
+    event: WebhookEventMessage,
+    partition: number,
+    offset: bigint,
+  ): Promise<boolean> {
+    for (let failures = 0; ; failures += 1) {
+      try {
+        await this.deliverEvent.execute(event, { partition, offset: offset.toString() });
+        return true;
+      } catch (error) {
+        const wait = FAILURE_BACKOFF_MS[Math.min(failures, FAILURE_BACKOFF_MS.length - 1)];
+        this.logger.error(
+          `Event ${event.id} (${this.topic}[${partition}]@${offset}) failed, retrying in ${wait} ms: ${String(error)}`,
+        );
+        if (this.stopping) return false;
+        await new Promise((resolve) => setTimeout(resolve, wait));
+        if (this.stopping) return false;
+      }
+    }
+  }
+
+  private partitionOffsets(partition: number): PartitionOffsets {
+    let offsets = this.partitions.get(partition);
+    if (!offsets) {
+      offsets = new PartitionOffsets();
+      this.partitions.set(partition, offsets);
+    }
+    return offsets;
+  }
+
+  private scheduleCommit(): void {
+    if (this.commitTimer !== null) return;
+    this.commitTimer = setTimeout(() => {
+      this.commitTimer = null;
+      void this.commitNow();
+    }, COMMIT_INTERVAL_MS);
+  }
+
+  /** Commits every partition that moved; commits never overlap. */
+  private commitNow(): Promise<void> {
+    this.commitInFlight = this.commitInFlight.then(() => this.commitOnce());
+    return this.commitInFlight;
+  }
+
+  private async commitOnce(): Promise<void> {
+    const consumer = this.consumer;
+    if (consumer === null) return;
+    const ready = [...this.partitions.entries()]
+      .map(([partition, offsets]) => ({ partition, offsets, next: offsets.committable() }))
+      .filter((entry): entry is typeof entry & { next: bigint } => entry.next !== null);
+    if (ready.length === 0) return;
+    try {
+      await consumer.commitOffsets(
+        ready.map(({ partition, next }) => ({
+          topic: this.topic,
+          partition,
+          offset: next.toString(),
+        })),
+      );
+      ready.forEach(({ offsets, next }) => offsets.committed(next));
+    } catch (error) {
+      // Typically a rebalance: the partition's new owner reads from the last commit.
+      this.logger.warn(`Offset commit failed, will retry: ${String(error)}`);
+      this.scheduleCommit();
+    }
+  }
+}

@@ -1,0 +1,22 @@
+import { NestFactory } from '@nestjs/core';
+import { Logger } from 'nestjs-pino';
+import { loadConfigOrExit } from '@libs/config';
+import { kafkaConsumerOptions } from './consumption/kafka-consumer.options';
+import { WorkerModule } from './worker.module';
+
+async function bootstrap(): Promise<void> {
+  const config = loadConfigOrExit('worker');
+  const app = await NestFactory.create(WorkerModule.register(config), { bufferLogs: true });
+  app.useLogger(app.get(Logger));
+  app.connectMicroservice(kafkaConsumerOptions(config));
+  // SIGTERM: finish in-flight deliveries and commit their offsets before exiting.
+  app.enableShutdownHooks();
+  await app.init();
+  await app.startAllMicroservices();
+  await app.listen(config.http.workerPort);
+}
+
+bootstrap().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,46 @@
+import { Injectable, OnModuleInit } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { Gauge, register } from 'prom-client';
+import { DataSource } from 'typeorm';
+import { KafkaAdminService } from '@libs/messaging';
+
+/**
+ * Gauges read at scrape time rather than kept up to date: consumer lag (from the
+ * broker) and the retry queue (from Postgres) are facts of the whole group, not of
+ * this pod.
+ */
+@Injectable()
+export class QueueMetricsCollector implements OnModuleInit {
+  constructor(
+    private readonly kafka: KafkaAdminService,
+    @InjectDataSource() private readonly dataSource: DataSource,
+  ) {}
+
+  onModuleInit(): void {
+    const kafka = this.kafka;
+    const dataSource = this.dataSource;
+    register.removeSingleMetric('webhook_consumer_lag');
+    register.removeSingleMetric('webhook_retry_queue_depth');
+    new Gauge({
+      name: 'webhook_consumer_lag',
+      help: 'Messages of the events topic not yet committed by the consumer group',
+      labelNames: ['partition'],
+      async collect() {
+        this.reset();
+        for (const { partition, lag } of await kafka.consumerLag()) {
+          this.set({ partition: String(partition) }, Number(lag));
+        }
+      },
+    });
+    new Gauge({
+      name: 'webhook_retry_queue_depth',
+      help: 'Deliveries waiting for a scheduled retry',
+      async collect() {
+        const [row]: { count: string }[] = await dataSource.query(
+          `SELECT count(*) AS count FROM deliveries WHERE status = 'retrying'`,
+        );
+        this.set(Number(row.count));
+      },
+    });
+  }
+}

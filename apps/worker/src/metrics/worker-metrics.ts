@@ -1,0 +1,46 @@
+import { Injectable } from '@nestjs/common';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import { Counter, Gauge, Histogram } from 'prom-client';
+import type { DeliveryTransition } from '@libs/persistence';
+
+export const WORKER_METRIC = {
+  eventsConsumed: 'webhook_events_consumed_total',
+  invalidMessages: 'webhook_invalid_messages_total',
+  deliveries: 'webhook_deliveries_total',
+  attemptDuration: 'webhook_delivery_attempt_duration_seconds',
+  endToEndLatency: 'webhook_end_to_end_latency_seconds',
+  inflight: 'webhook_inflight_deliveries',
+} as const;
+
+/** The worker's own counters, behind intent-named methods. */
+@Injectable()
+export class WorkerMetrics {
+  constructor(
+    @InjectMetric(WORKER_METRIC.eventsConsumed) private readonly consumed: Counter,
+    @InjectMetric(WORKER_METRIC.invalidMessages) private readonly invalid: Counter,
+    @InjectMetric(WORKER_METRIC.deliveries) private readonly deliveries: Counter<'outcome'>,
+    @InjectMetric(WORKER_METRIC.attemptDuration) private readonly attemptDuration: Histogram,
+    @InjectMetric(WORKER_METRIC.endToEndLatency) private readonly endToEnd: Histogram,
+    @InjectMetric(WORKER_METRIC.inflight) private readonly inflight: Gauge,
+  ) {}
+
+  eventConsumed(): void {
+    this.consumed.inc();
+  }
+
+  invalidMessageSkipped(): void {
+    this.invalid.inc();
+  }
+
+  attemptRecorded(durationMs: number, status: DeliveryTransition['status'], occurredAt: Date): void {
+    this.attemptDuration.observe(durationMs / 1000);
+    this.deliveries.inc({ outcome: status });
+    if (status === 'succeeded') {
+      this.endToEnd.observe(Math.max(0, Date.now() - occurredAt.getTime()) / 1000);
+    }
+  }
+
+  setInflight(count: number): void {
+    this.inflight.set(count);
+  }
+}

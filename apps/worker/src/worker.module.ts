@@ -1,0 +1,20 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { AppConfig, ConfigModule } from '@libs/config';
+import { HealthModule, LoggingModule, PrometheusMetricsModule } from '@libs/observability';
+import { ConsumptionModule } from './consumption/consumption.module';
+
+@Module({})
+export class WorkerModule {
+  static register(config: AppConfig): DynamicModule {
+    return {
+      module: WorkerModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        LoggingModule,
+        PrometheusMetricsModule,
+        HealthModule,
+        ConsumptionModule,
+      ],
+    };
+  }
+}

@@ -1,0 +1,118 @@
+import { DEFAULT_RETRY_SCHEDULE_SECONDS, Environment, environmentSchema } from './config.schema';
+
+export interface KafkaConfig {
+  brokers: string[];
+  topic: string;
+  consumerGroup: string;
+  topicPartitions: number;
+  topicReplication: number;
+  clientId: string;
+  ssl: boolean;
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+}
+
+export interface DeliveryConfig {
+  concurrency: number;
+  timeoutMs: number;
+  /** Wait before each attempt, in seconds; its length is the maximum number of attempts. */
+  retryScheduleSeconds: number[];
+  allowPrivateNetworks: boolean;
+}
+
+export interface HttpConfig {
+  apiPort: number;
+  workerPort: number;
+  adminApiKey: string;
+  maxEventBytes: number;
+}
+
+/** The validated configuration, grouped by concern. Inject it with `@Inject(AppConfig)`. */
+export class AppConfig {
+  constructor(
+    readonly kafka: KafkaConfig,
+    readonly database: { url: string },
+    readonly http: HttpConfig,
+    readonly delivery: DeliveryConfig,
+    readonly logLevel: Environment['LOG_LEVEL'],
+  ) {}
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type EnvironmentSource = Record<string, string | undefined>;
+
+/** Parses and validates the environment; throws a ConfigError naming every bad variable. */
+export function loadConfig(source: EnvironmentSource = process.env): AppConfig {
+  const result = environmentSchema.safeParse(withoutBlanks(source));
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`),
+    );
+  }
+  const env = result.data;
+  return new AppConfig(
+    {
+      brokers: env.KAFKA_BROKERS,
+      topic: env.KAFKA_TOPIC,
+      consumerGroup: env.KAFKA_CONSUMER_GROUP,
+      topicPartitions: env.KAFKA_TOPIC_PARTITIONS,
+      topicReplication: env.KAFKA_TOPIC_REPLICATION,
+      clientId: env.KAFKA_CLIENT_ID,
+      ssl: env.KAFKA_SSL,
+      sasl:
+        env.KAFKA_SASL_MECHANISM && env.KAFKA_SASL_USERNAME && env.KAFKA_SASL_PASSWORD
+          ? {
+              mechanism: env.KAFKA_SASL_MECHANISM,
+              username: env.KAFKA_SASL_USERNAME,
+              password: env.KAFKA_SASL_PASSWORD,
+            }
+          : undefined,
+    },
+    { url: env.DATABASE_URL },
+    {
+      apiPort: env.API_PORT,
+      workerPort: env.WORKER_PORT,
+      adminApiKey: env.ADMIN_API_KEY,
+      maxEventBytes: env.MAX_EVENT_BYTES,
+    },
+    {
+      concurrency: env.WORKER_CONCURRENCY,
+      timeoutMs: env.DELIVERY_TIMEOUT_MS,
+      retryScheduleSeconds: retrySchedule(env.RETRY_SCHEDULE, env.RETRY_MAX_ATTEMPTS),
+      allowPrivateNetworks: env.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
+    },
+    env.LOG_LEVEL,
+  );
+}
+
+/**
+ * RETRY_MAX_ATTEMPTS trims the schedule or extends it by repeating its last gap;
+ * 0 (the default) means "as many attempts as the schedule has entries".
+ */
+function retrySchedule(schedule: number[] | undefined, maxAttempts: number): number[] {
+  const base = schedule && schedule.length > 0 ? schedule : DEFAULT_RETRY_SCHEDULE_SECONDS;
+  if (maxAttempts === 0) return base;
+  const last = base[base.length - 1];
+  return Array.from({ length: maxAttempts }, (_, index) => base[index] ?? last);
+}
+
+/**
+ * The Kafka topic is needed while decorators are evaluated (the worker's `@EventPattern`),
+ * before the full configuration is loaded, so it can be read on its own.
+ */
+export function kafkaTopicFromEnvironment(source: EnvironmentSource = process.env): string {
+  const topic = withoutBlanks(source).KAFKA_TOPIC ?? 'webhook-events';
+  return environmentSchema.innerType().shape.KAFKA_TOPIC.parse(topic);
+}
+
+/** An empty variable (`FOO=`) means "not set", as in most twelve-factor services. */
+function withoutBlanks(source: EnvironmentSource): EnvironmentSource {
+  return Object.fromEntries(
+    Object.entries(source).filter(([, value]) => value !== undefined && value !== ''),
+  );
+}

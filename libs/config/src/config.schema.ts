@@ -1,0 +1,132 @@
+import { z } from 'zod';
+
+/**
+ * Svix / Standard Webhooks schedule: at once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+ * Each entry is the wait before that attempt, so the first attempt goes out immediately.
+ */
+export const DEFAULT_RETRY_SCHEDULE_SECONDS = [0, 5, 300, 1800, 7200, 18000, 36000, 36000];
+
+const boolean = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'], {
+      errorMap: () => ({ message: 'must be true or false' }),
+    })
+    .default(fallback ? 'true' : 'false')
+    .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+const integer = (fallback: number, min: number, max: number) =>
+  z
+    .string()
+    .default(String(fallback))
+    .transform((value, ctx) => {
+      const parsed = Number(value);
+      if (!/^\d+$/.test(value.trim()) || parsed < min || parsed > max) {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          message: `must be a whole number from ${min} to ${max}, got "${value}"`,
+        });
+        return z.NEVER;
+      }
+      return parsed;
+    });
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((value) => (value && value.trim() !== '' ? value.trim() : undefined));
+
+const brokerList = z
+  .string({ required_error: 'is required (comma-separated host:port list)' })
+  .transform((value, ctx) => {
+    const brokers = value
+      .split(',')
+      .map((broker) => broker.trim())
+      .filter(Boolean);
+    const invalid = brokers.filter((broker) => !/^[^\s:]+:\d{1,5}$/.test(broker));
+    if (brokers.length === 0 || invalid.length > 0) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: `must be a comma-separated list of host:port, got "${value}"`,
+      });
+      return z.NEVER;
+    }
+    return brokers;
+  });
+
+const secondsList = z
+  .string()
+  .optional()
+  .transform((value, ctx) => {
+    if (value === undefined || value.trim() === '') return undefined;
+    const entries = value.split(',').map((entry) => entry.trim());
+    if (entries.some((entry) => !/^\d+(\.\d+)?$/.test(entry))) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: `must be comma-separated seconds such as "0,5,300", got "${value}"`,
+      });
+      return z.NEVER;
+    }
+    return entries.map(Number);
+  });
+
+const topicName = z
+  .string()
+  .default('webhook-events')
+  .refine((value) => /^[a-zA-Z0-9._-]{1,249}$/.test(value), {
+    message: 'must be a Kafka topic name (letters, digits, ".", "_", "-")',
+  });
+
+/** Every environment variable the service reads, with its default. */
+export const environmentSchema = z
+  .object({
+    KAFKA_BROKERS: brokerList,
+    KAFKA_TOPIC: topicName,
+    KAFKA_CONSUMER_GROUP: z.string().min(1).default('webhook-consumers'),
+    KAFKA_TOPIC_PARTITIONS: integer(10, 1, 10_000),
+    KAFKA_TOPIC_REPLICATION: integer(1, 1, 32),
+    KAFKA_CLIENT_ID: z.string().min(1).default('kafka-webhooks'),
+    KAFKA_SSL: boolean(false),
+    KAFKA_SASL_MECHANISM: z
+      .enum(['plain', 'scram-sha-256', 'scram-sha-512'], {
+        errorMap: () => ({ message: 'must be plain, scram-sha-256 or scram-sha-512' }),
+      })
+      .optional(),
+    KAFKA_SASL_USERNAME: optionalText,
+    KAFKA_SASL_PASSWORD: optionalText,
+    DATABASE_URL: z
+      .string({ required_error: 'is required (postgres://user:password@host:port/database)' })
+      .refine((value) => /^postgres(ql)?:\/\/.+/.test(value), {
+        message: 'must be a postgres:// connection URL',
+      }),
+    API_PORT: integer(3000, 0, 65535),
+    WORKER_PORT: integer(3001, 0, 65535),
+    ADMIN_API_KEY: z
+      .string({ required_error: 'is required: the admin Bearer key for the /v1 API' })
+      .min(16, { message: 'must be at least 16 characters' }),
+    WORKER_CONCURRENCY: integer(10, 1, 1000),
+    DELIVERY_TIMEOUT_MS: integer(10_000, 100, 300_000),
+    RETRY_SCHEDULE: secondsList,
+    RETRY_MAX_ATTEMPTS: integer(0, 0, 100),
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS: boolean(false),
+    MAX_EVENT_BYTES: integer(262_144, 1024, 10 * 1024 * 1024),
+    LOG_LEVEL: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+        errorMap: () => ({ message: 'must be one of fatal, error, warn, info, debug, trace, silent' }),
+      })
+      .default('info'),
+  })
+  .superRefine((env, ctx) => {
+    if (env.KAFKA_SASL_MECHANISM && (!env.KAFKA_SASL_USERNAME || !env.KAFKA_SASL_PASSWORD)) {
+      for (const name of ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const) {
+        if (!env[name]) {
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: [name],
+            message: 'is required when KAFKA_SASL_MECHANISM is set',
+          });
+        }
+      }
+    }
+  });
+
+export type Environment = z.infer<typeof environmentSchema>;

@@ -1,0 +1,4 @@
+export * from './app-config';
+export { DEFAULT_RETRY_SCHEDULE_SECONDS } from './config.schema';
+export * from './config.module';
+export * from './load-config-or-exit';

@@ -1,0 +1,59 @@
+import {
+  IsDefined,
+  IsISO8601,
+  IsObject,
+  IsOptional,
+  IsString,
+  Matches,
+  MaxLength,
+} from 'class-validator';
+import { EVENT_TYPE_MAX_LENGTH, EVENT_TYPE_PATTERN, EXTERNAL_ID_PATTERN } from './identifiers';
+
+const externalIdMessage = (field: string) =>
+  `${field} must be 1-128 characters of letters, digits, ".", "_", ":" or "-"`;
+
+/** The fields every event has, whether it arrives over HTTP or from Kafka. */
+export class EventFields {
+  @IsString()
+  @MaxLength(EVENT_TYPE_MAX_LENGTH)
+  @Matches(EVENT_TYPE_PATTERN, { message: 'type must be dot-separated words such as user.created' })
+  type!: string;
+
+  @IsString()
+  @Matches(EXTERNAL_ID_PATTERN, { message: externalIdMessage('account_id') })
+  account_id!: string;
+
+  @IsOptional()
+  @IsString()
+  @Matches(EXTERNAL_ID_PATTERN, { message: externalIdMessage('campaign_id') })
+  campaign_id?: string;
+
+  @IsDefined()
+  @IsObject()
+  data!: Record<string, unknown>;
+}
+
+/** An event as it travels on the Kafka topic: id and timestamp are always set by then. */
+export class WebhookEventMessage extends EventFields {
+  @IsString()
+  @Matches(EXTERNAL_ID_PATTERN, { message: externalIdMessage('id') })
+  id!: string;
+
+  @IsISO8601({ strict: true }, { message: 'timestamp must be an ISO 8601 date-time' })
+  timestamp!: string;
+}
+
+/**
+ * The exact bytes posted to webhooks: fields in schema order, so a retry or a
+ * replay sends the same body as the first attempt.
+ */
+export function serializeEvent(event: WebhookEventMessage): string {
+  return JSON.stringify({
+    id: event.id,
+    type: event.type,
+    account_id: event.account_id,
+    ...(event.campaign_id === undefined ? {} : { campaign_id: event.campaign_id }),
+    data: event.data,
+    timestamp: event.timestamp,
+  });
+}

@@ -1,0 +1,51 @@
+import { HttpModule } from '@nestjs/axios';
+import { DynamicModule, Module, ModuleMetadata, Type } from '@nestjs/common';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { AppConfig } from '@libs/config';
+import { PersistenceModule } from '@libs/persistence';
+import { publicOnlyLookup } from './http/address-guard';
+import { WebhookHttpClient } from './http/webhook-http-client';
+import { AttemptDeliveryUseCase } from './use-cases/attempt-delivery.use-case';
+import { DeliverEventUseCase } from './use-cases/deliver-event.use-case';
+import { DeliveryObserver } from './use-cases/delivery-observer';
+
+export interface DeliveryModuleOptions {
+  /** Replaces the no-op DeliveryObserver, for example with one that feeds metrics. */
+  observer?: Type<DeliveryObserver>;
+  /** Modules the observer comes from. */
+  imports?: ModuleMetadata['imports'];
+}
+
+const USE_CASES = [AttemptDeliveryUseCase, DeliverEventUseCase];
+
+@Module({
+  imports: [
+    PersistenceModule,
+    HttpModule.registerAsync({
+      inject: [AppConfig],
+      useFactory: (config: AppConfig) => {
+        const lookup = config.delivery.allowPrivateNetworks ? undefined : publicOnlyLookup;
+        // Keep-alive: a receiver getting a steady stream of events reuses its connections.
+        const agentOptions = { keepAlive: true, maxSockets: 256, lookup };
+        return {
+          httpAgent: new HttpAgent(agentOptions),
+          httpsAgent: new HttpsAgent(agentOptions),
+          maxRedirects: 0,
+        };
+      },
+    }),
+  ],
+  providers: [WebhookHttpClient, DeliveryObserver, ...USE_CASES],
+  exports: [WebhookHttpClient, ...USE_CASES],
+})
+export class DeliveryModule {
+  static forRoot(options: DeliveryModuleOptions = {}): DynamicModule {
+    const observer = options.observer;
+    return {
+      module: DeliveryModule,
+      imports: options.imports ?? [],
+      providers: observer ? [{ provide: DeliveryObserver, useExisting: observer }] : [],
+    };
+  }
+}

@@ -1,0 +1,69 @@
+/** How an attempt ended, as far as the retry policy cares. */
+export type AttemptOutcome =
+  | { kind: 'success' }
+  /** 410 Gone: the receiver asks us to stop for good. */
+  | { kind: 'gone' }
+  /** Worth trying again; `retryAfterMs` when the receiver said how long to wait. */
+  | { kind: 'retryable'; retryAfterMs?: number }
+  /** Trying again cannot help (for example a blocked destination address). */
+  | { kind: 'permanent' };
+
+export type NextStep =
+  | { status: 'succeeded' }
+  | { status: 'discarded'; disableWebhookReason: string }
+  | { status: 'retrying'; nextAttemptAt: Date }
+  | { status: 'failed' };
+
+export interface RetryPolicyInput {
+  outcome: AttemptOutcome;
+  /** 1 for the first attempt. */
+  attemptNumber: number;
+  /** Wait before each attempt in seconds; its length is the maximum number of attempts. */
+  scheduleSeconds: readonly number[];
+  now: Date;
+  /** A number in [0, 1), injectable so tests are deterministic. */
+  random?: () => number;
+}
+
+/** Spreads retries of many deliveries that failed together (an outage) over ±20 %. */
+export const JITTER = 0.2;
+/** A receiver's Retry-After is honoured up to a day; longer waits fall back to the schedule. */
+export const MAX_RETRY_AFTER_MS = 24 * 60 * 60 * 1000;
+/** 429 / 503 never come back sooner than this, even with a schedule of zeros. */
+export const THROTTLED_FLOOR_MS = 1000;
+
+export function nextStep({
+  outcome,
+  attemptNumber,
+  scheduleSeconds,
+  now,
+  random = Math.random,
+}: RetryPolicyInput): NextStep {
+  switch (outcome.kind) {
+    case 'success':
+      return { status: 'succeeded' };
+    case 'gone':
+      return { status: 'discarded', disableWebhookReason: 'receiver answered 410 Gone' };
+    case 'permanent':
+      return { status: 'failed' };
+    case 'retryable': {
+      if (attemptNumber >= scheduleSeconds.length) return { status: 'failed' };
+      const scheduledMs = scheduleSeconds[attemptNumber] * 1000 * (1 + (random() * 2 - 1) * JITTER);
+      const waitMs =
+        outcome.retryAfterMs === undefined
+          ? scheduledMs
+          : Math.max(scheduledMs, Math.min(outcome.retryAfterMs, MAX_RETRY_AFTER_MS), THROTTLED_FLOOR_MS);
+      return { status: 'retrying', nextAttemptAt: new Date(now.getTime() + Math.round(waitMs)) };
+    }
+  }
+}
+
+/** Retry-After as seconds or an HTTP date, in milliseconds from `now`; undefined when unreadable. */
+export function parseRetryAfter(value: string | undefined, now: Date): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const date = Date.parse(trimmed);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, date - now.getTime());
+}

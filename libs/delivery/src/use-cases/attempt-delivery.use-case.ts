@@ -1,0 +1,92 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { AppConfig } from '@libs/config';
+import {
+  AttemptTrigger,
+  ClaimScope,
+  ClaimedDelivery,
+  DeliveryRepository,
+  DeliveryTransition,
+} from '@libs/persistence';
+import { USER_AGENT } from '../user-agent';
+import { WebhookHttpClient } from '../http/webhook-http-client';
+import { classifyResponse } from '../policy/attempt-outcome';
+import { nextStep } from '../policy/retry-policy';
+import { standardWebhookHeaders } from '../signing/standard-webhooks.signer';
+import { DeliveryObserver } from './delivery-observer';
+
+/** A lease outlives the attempt's own timeout by this much before another worker may take over. */
+const LEASE_MARGIN_MS = 30_000;
+
+export interface AttemptResult {
+  deliveryId: string;
+  attemptNumber: number;
+  status: DeliveryTransition['status'];
+}
+
+/** One attempt of one delivery: claim it, sign, send, record, decide what comes next. */
+@Injectable()
+export class AttemptDeliveryUseCase {
+  private readonly logger = new Logger(AttemptDeliveryUseCase.name);
+
+  constructor(
+    private readonly deliveries: DeliveryRepository,
+    private readonly client: WebhookHttpClient,
+    private readonly config: AppConfig,
+    private readonly observer: DeliveryObserver,
+  ) {}
+
+  /** Returns null when the delivery was not claimable (done already, or held by another worker). */
+  async execute(deliveryId: string, scope: ClaimScope, trigger: AttemptTrigger): Promise<AttemptResult | null> {
+    const leaseMs = this.config.delivery.timeoutMs + LEASE_MARGIN_MS;
+    const delivery = await this.deliveries.claim(deliveryId, scope, leaseMs);
+    if (delivery === null) return null;
+
+    this.observer.attemptStarted();
+    try {
+      const response = await this.client.send({
+        url: delivery.webhook.url,
+        headers: this.requestHeaders(delivery),
+        body: delivery.body,
+      });
+      const now = new Date();
+      const transition = nextStep({
+        outcome: classifyResponse(response, now),
+        attemptNumber: delivery.attemptNumber,
+        scheduleSeconds: this.config.delivery.retryScheduleSeconds,
+        now,
+      });
+      await this.deliveries.recordAttempt(
+        delivery,
+        {
+          trigger,
+          startedAt: response.startedAt,
+          durationMs: response.durationMs,
+          responseStatus: response.statusCode,
+          responseBody: response.responseBody,
+          error: response.error,
+        },
+        transition,
+      );
+      this.observer.attemptRecorded(delivery, response, transition);
+      if (transition.status !== 'succeeded') {
+        this.logger.debug(
+          `Delivery ${delivery.id} attempt ${delivery.attemptNumber}: ${response.error} -> ${transition.status}`,
+        );
+      }
+      return { deliveryId: delivery.id, attemptNumber: delivery.attemptNumber, status: transition.status };
+    } finally {
+      this.observer.attemptFinished();
+    }
+  }
+
+  private requestHeaders(delivery: ClaimedDelivery): Record<string, string> {
+    const timestamp = Math.floor(Date.now() / 1000);
+    return {
+      // The webhook's own headers first: they may not override the signed ones.
+      ...delivery.webhook.headers,
+      'content-type': 'application/json',
+      'user-agent': USER_AGENT,
+      ...standardWebhookHeaders(delivery.webhook.secrets, delivery.eventId, timestamp, delivery.body),
+    };
+  }
+}

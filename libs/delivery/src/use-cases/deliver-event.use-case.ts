@@ -1,0 +1,54 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { WebhookEventMessage, serializeEvent } from '@libs/contracts';
+import { DeliveryRepository, WebhookRepository } from '@libs/persistence';
+import { matchesEventType } from '../matching/event-type-matcher';
+import { AttemptDeliveryUseCase, AttemptResult } from './attempt-delivery.use-case';
+
+export interface EventSource {
+  partition: number;
+  offset: string;
+}
+
+/**
+ * Everything the worker does for one event from Kafka: store it with a delivery per
+ * subscribed webhook, then make each delivery's first attempt, one after another.
+ * Safe to run again for the same event: nothing is stored twice and a delivery that
+ * already had its first attempt is not sent again.
+ */
+@Injectable()
+export class DeliverEventUseCase {
+  private readonly logger = new Logger(DeliverEventUseCase.name);
+
+  constructor(
+    private readonly webhooks: WebhookRepository,
+    private readonly deliveries: DeliveryRepository,
+    private readonly attempts: AttemptDeliveryUseCase,
+  ) {}
+
+  async execute(event: WebhookEventMessage, source: EventSource): Promise<AttemptResult[]> {
+    const subscribers = (await this.webhooks.findSubscribers(event.account_id)).filter((webhook) =>
+      matchesEventType(webhook.eventTypes, event.type),
+    );
+    const pending = await this.deliveries.recordEvent(
+      {
+        id: event.id,
+        accountId: event.account_id,
+        type: event.type,
+        body: serializeEvent(event),
+        occurredAt: new Date(event.timestamp),
+        kafkaPartition: source.partition,
+        kafkaOffset: source.offset,
+      },
+      subscribers.map((webhook) => webhook.id),
+    );
+    const results: AttemptResult[] = [];
+    for (const deliveryId of pending) {
+      const result = await this.attempts.execute(deliveryId, 'first-attempt', 'scheduled');
+      if (result) results.push(result);
+    }
+    if (subscribers.length > 0 && pending.length === 0) {
+      this.logger.debug(`Event ${event.id} was already delivered; nothing to do`);
+    }
+    return results;
+  }
+}

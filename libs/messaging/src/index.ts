@@ -1,0 +1,3 @@
+export * from './kafka-admin.service';
+export * from './kafka-client.config';
+export * from './messaging.module';

@@ -1,0 +1,74 @@
+import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Admin, Kafka } from 'kafkajs';
+import { AppConfig } from '@libs/config';
+import { kafkaClientConfig } from './kafka-client.config';
+
+export interface PartitionLag {
+  partition: number;
+  highWatermark: bigint;
+  committed: bigint | null;
+  lag: bigint;
+}
+
+/**
+ * The Kafka admin connection: creates the events topic when it is missing (both apps do
+ * this at start-up), answers readiness checks and reads consumer lag.
+ */
+@Injectable()
+export class KafkaAdminService implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger(KafkaAdminService.name);
+  private readonly admin: Admin;
+
+  constructor(private readonly config: AppConfig) {
+    this.admin = new Kafka(kafkaClientConfig(config.kafka, '-admin')).admin();
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.admin.connect();
+    await this.ensureTopic();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.admin.disconnect();
+  }
+
+  async ensureTopic(): Promise<void> {
+    const { topic, topicPartitions, topicReplication } = this.config.kafka;
+    const created = await this.admin.createTopics({
+      topics: [{ topic, numPartitions: topicPartitions, replicationFactor: topicReplication }],
+      waitForLeaders: true,
+    });
+    if (created) {
+      this.logger.log(`Created topic ${topic} with ${topicPartitions} partitions`);
+    }
+  }
+
+  /** Throws when no broker answers. */
+  async ping(): Promise<void> {
+    await this.admin.describeCluster();
+  }
+
+  /** Lag per partition: the topic's high watermark minus the group's committed offset. */
+  async consumerLag(): Promise<PartitionLag[]> {
+    const { topic, consumerGroup } = this.config.kafka;
+    const [watermarks, committed] = await Promise.all([
+      this.admin.fetchTopicOffsets(topic),
+      this.admin.fetchOffsets({ groupId: consumerGroup, topics: [topic] }),
+    ]);
+    const committedByPartition = new Map(
+      (committed[0]?.partitions ?? []).map((entry) => [entry.partition, BigInt(entry.offset)]),
+    );
+    return watermarks.map(({ partition, high, low }) => {
+      const highWatermark = BigInt(high);
+      const offset = committedByPartition.get(partition);
+      // -1 means the group has not committed here yet: everything from the low watermark is lag.
+      const position = offset === undefined || offset < 0n ? BigInt(low) : offset;
+      return {
+        partition,
+        highWatermark,
+        committed: offset === undefined || offset < 0n ? null : offset,
+        lag: highWatermark - position,
+      };
+    });
+  }
+}

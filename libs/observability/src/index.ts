@@ -1,0 +1,3 @@
+export * from './health.module';
+export * from './logging.module';
+export * from './metrics.module';
