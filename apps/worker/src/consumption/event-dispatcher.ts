@@ -68,17 +68,22 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     }
 
     const event = parsed.event;
+    this.metrics.eventAccepted();
     await this.pool.submit(
       event.account_id,
       async () => {
-        if (await this.deliverUntilStored(event, partition, offset)) {
-          offsets.finish(offset, token);
-          this.scheduleCommit();
+        try {
+          if (await this.deliverUntilStored(event, partition, offset)) {
+            offsets.finish(offset, token);
+            this.scheduleCommit();
+          }
+        } finally {
+          this.metrics.eventFinished();
         }
       },
+      // Waiting for room can take a while: keep the group session alive meanwhile.
       () => context.getHeartbeat()(),
     );
-    this.metrics.setInflight(this.pool.size);
   }
 
   /** Drains accepted work and commits before the Kafka consumer disconnects. */

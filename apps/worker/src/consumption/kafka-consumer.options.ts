@@ -1,4 +1,5 @@
 import { KafkaOptions, Transport } from '@nestjs/microservices';
+import { Partitioners } from 'kafkajs';
 import { AppConfig } from '@libs/config';
 import { kafkaClientConfig } from '@libs/messaging';
 
@@ -17,6 +18,8 @@ export function kafkaConsumerOptions(config: AppConfig): KafkaOptions {
         rebalanceTimeout: 60_000,
         allowAutoTopicCreation: false,
       },
+      // The transport also opens a producer, unused here; the partitioner only silences its warning.
+      producer: { createPartitioner: Partitioners.DefaultPartitioner },
       subscribe: { fromBeginning: true },
       run: { autoCommit: false, partitionsConsumedConcurrently: 4 },
       // Keep values as bytes: the worker parses and validates them itself.

@@ -40,7 +40,11 @@ export class WorkerMetrics {
     }
   }
 
-  setInflight(count: number): void {
-    this.inflight.set(count);
+  eventAccepted(): void {
+    this.inflight.inc();
+  }
+
+  eventFinished(): void {
+    this.inflight.dec();
   }
 }

@@ -1,0 +1,39 @@
+import { PartitionOffsets } from './partition-offsets';
+
+describe('PartitionOffsets', () => {
+  it('has nothing to commit before any message', () => {
+    expect(new PartitionOffsets().committable()).toBeNull();
+  });
+
+  it('commits up to the lowest offset still in flight', () => {
+    const offsets = new PartitionOffsets();
+    const tokens = [10n, 11n, 12n].map((offset) => offsets.begin(offset));
+    offsets.finish(11n, tokens[1]);
+    offsets.finish(12n, tokens[2]);
+    expect(offsets.committable()).toBe(10n);
+    offsets.finish(10n, tokens[0]);
+    expect(offsets.committable()).toBe(13n);
+  });
+
+  it('offers an offset only once it moved past the last commit', () => {
+    const offsets = new PartitionOffsets();
+    offsets.finish(5n, offsets.begin(5n));
+    expect(offsets.committable()).toBe(6n);
+    offsets.committed(6n);
+    expect(offsets.committable()).toBeNull();
+    offsets.begin(6n);
+    expect(offsets.committable()).toBeNull();
+  });
+
+  it('restarts when the partition is read again, ignoring finishes from before', () => {
+    const offsets = new PartitionOffsets();
+    const before = offsets.begin(20n);
+    offsets.begin(21n);
+    offsets.committed(20n);
+    const after = offsets.begin(20n);
+    offsets.finish(20n, before);
+    expect(offsets.committable()).toBe(20n);
+    offsets.finish(20n, after);
+    expect(offsets.committable()).toBe(21n);
+  });
+});

@@ -1,0 +1,108 @@
+import { ConfigError, DEFAULT_RETRY_SCHEDULE_SECONDS, loadConfig } from '.';
+
+const required = {
+  KAFKA_BROKERS: 'kafka-1:9092, kafka-2:9092',
+  DATABASE_URL: 'postgres://user:secret@db:5432/webhooks',
+  ADMIN_API_KEY: 'an-admin-key-of-some-length',
+};
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected the configuration to be refused');
+}
+
+describe('loadConfig', () => {
+  it('applies the documented defaults', () => {
+    const config = loadConfig(required);
+    expect(config.kafka).toEqual({
+      brokers: ['kafka-1:9092', 'kafka-2:9092'],
+      topic: 'webhook-events',
+      consumerGroup: 'webhook-consumers',
+      topicPartitions: 10,
+      topicReplication: 1,
+      clientId: 'kafka-webhooks',
+      ssl: false,
+      sasl: undefined,
+    });
+    expect(config.http).toEqual({
+      apiPort: 3000,
+      workerPort: 3001,
+      adminApiKey: required.ADMIN_API_KEY,
+      maxEventBytes: 262_144,
+    });
+    expect(config.delivery).toEqual({
+      concurrency: 10,
+      timeoutMs: 10_000,
+      retryScheduleSeconds: DEFAULT_RETRY_SCHEDULE_SECONDS,
+      allowPrivateNetworks: false,
+    });
+  });
+
+  it('names every missing required variable at once', () => {
+    const problems = problemsOf({});
+    expect(problems).toHaveLength(3);
+    expect(problems.join('\n')).toMatch(/KAFKA_BROKERS: is required/);
+    expect(problems.join('\n')).toMatch(/DATABASE_URL: is required/);
+    expect(problems.join('\n')).toMatch(/ADMIN_API_KEY: is required/);
+  });
+
+  it('names each invalid variable with what is wrong', () => {
+    const problems = problemsOf({
+      ...required,
+      KAFKA_BROKERS: 'not a broker',
+      API_PORT: 'eighty',
+      WORKER_CONCURRENCY: '0',
+      KAFKA_SSL: 'maybe',
+      RETRY_SCHEDULE: '1,two,3',
+      KAFKA_SASL_MECHANISM: 'kerberos',
+      DATABASE_URL: 'mysql://db/x',
+      ADMIN_API_KEY: 'short',
+    });
+    const byVariable = problems.map((problem) => problem.split(':')[0]).sort();
+    expect(byVariable).toEqual([
+      'ADMIN_API_KEY',
+      'API_PORT',
+      'DATABASE_URL',
+      'KAFKA_BROKERS',
+      'KAFKA_SASL_MECHANISM',
+      'KAFKA_SSL',
+      'RETRY_SCHEDULE',
+      'WORKER_CONCURRENCY',
+    ]);
+  });
+
+  it('requires SASL credentials with a SASL mechanism', () => {
+    expect(problemsOf({ ...required, KAFKA_SASL_MECHANISM: 'scram-sha-512' })).toEqual([
+      'KAFKA_SASL_USERNAME: is required when KAFKA_SASL_MECHANISM is set',
+      'KAFKA_SASL_PASSWORD: is required when KAFKA_SASL_MECHANISM is set',
+    ]);
+    const config = loadConfig({
+      ...required,
+      KAFKA_SSL: 'true',
+      KAFKA_SASL_MECHANISM: 'plain',
+      KAFKA_SASL_USERNAME: 'svc',
+      KAFKA_SASL_PASSWORD: 'pw',
+    });
+    expect(config.kafka.ssl).toBe(true);
+    expect(config.kafka.sasl).toEqual({ mechanism: 'plain', username: 'svc', password: 'pw' });
+  });
+
+  it.each<[Record<string, string>, number[]]>([
+    [{ RETRY_SCHEDULE: '0,1,2' }, [0, 1, 2]],
+    [{ RETRY_SCHEDULE: '0,1,2', RETRY_MAX_ATTEMPTS: '5' }, [0, 1, 2, 2, 2]],
+    [{ RETRY_SCHEDULE: '0,1,2', RETRY_MAX_ATTEMPTS: '2' }, [0, 1]],
+    [{ RETRY_MAX_ATTEMPTS: '3' }, [0, 5, 300]],
+    [{ RETRY_SCHEDULE: '0, 0.5 ,1' }, [0, 0.5, 1]],
+  ])('builds the retry schedule from %j', (env, schedule) => {
+    expect(loadConfig({ ...required, ...env }).delivery.retryScheduleSeconds).toEqual(schedule);
+  });
+
+  it('treats empty variables as unset', () => {
+    expect(loadConfig({ ...required, API_PORT: '', KAFKA_TOPIC: '' }).http.apiPort).toBe(3000);
+  });
+});

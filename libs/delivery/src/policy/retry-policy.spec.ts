@@ -1,0 +1,91 @@
+import { AttemptOutcome, nextStep, parseRetryAfter } from './retry-policy';
+
+const schedule = [0, 5, 300, 1800, 7200, 18000, 36000, 36000];
+const now = new Date('2026-01-01T00:00:00Z');
+const noJitter = () => 0.5; // (0.5 * 2 - 1) * 20 % = 0
+const secondsUntil = (date: Date) => (date.getTime() - now.getTime()) / 1000;
+
+describe('nextStep', () => {
+  it.each<[string, AttemptOutcome, number, string]>([
+    ['2xx', { kind: 'success' }, 1, 'succeeded'],
+    ['410', { kind: 'gone' }, 1, 'discarded'],
+    ['blocked address', { kind: 'permanent' }, 1, 'failed'],
+    ['a failure with attempts left', { kind: 'retryable' }, 3, 'retrying'],
+    ['a failure on the last attempt', { kind: 'retryable' }, 8, 'failed'],
+  ])('%s ends as %s', (_label, outcome, attemptNumber, expected) => {
+    expect(nextStep({ outcome, attemptNumber, scheduleSeconds: schedule, now }).status).toBe(expected);
+  });
+
+  it.each([
+    [1, 5],
+    [2, 300],
+    [3, 1800],
+    [4, 7200],
+    [5, 18000],
+    [6, 36000],
+    [7, 36000],
+  ])('after attempt %i waits %i s (the Svix schedule)', (attemptNumber, seconds) => {
+    const step = nextStep({
+      outcome: { kind: 'retryable' },
+      attemptNumber,
+      scheduleSeconds: schedule,
+      now,
+      random: noJitter,
+    });
+    expect(step.status === 'retrying' && secondsUntil(step.nextAttemptAt)).toBe(seconds);
+  });
+
+  it.each([
+    [0, 240],
+    [0.999999, 360],
+  ])('jitters within ±20 %% (random %f gives %i s for a 300 s gap)', (random, seconds) => {
+    const step = nextStep({
+      outcome: { kind: 'retryable' },
+      attemptNumber: 2,
+      scheduleSeconds: schedule,
+      now,
+      random: () => random,
+    });
+    expect(step.status === 'retrying' && Math.round(secondsUntil(step.nextAttemptAt))).toBe(seconds);
+  });
+
+  it.each<[string, number | undefined, number]>([
+    ['a Retry-After longer than the schedule', 60_000, 60],
+    ['a Retry-After shorter than the schedule', 1_000, 5],
+    ['a Retry-After beyond a day, capped', 10 * 24 * 3600 * 1000, 24 * 3600],
+  ])('honours %s', (_label, retryAfterMs, seconds) => {
+    const step = nextStep({
+      outcome: { kind: 'retryable', retryAfterMs },
+      attemptNumber: 1,
+      scheduleSeconds: schedule,
+      now,
+      random: noJitter,
+    });
+    expect(step.status === 'retrying' && secondsUntil(step.nextAttemptAt)).toBe(seconds);
+  });
+
+  it('never comes back to a throttling receiver sooner than the floor', () => {
+    const step = nextStep({
+      outcome: { kind: 'retryable', retryAfterMs: 0 },
+      attemptNumber: 1,
+      scheduleSeconds: [0, 0, 0],
+      now,
+      random: noJitter,
+    });
+    expect(step.status === 'retrying' && secondsUntil(step.nextAttemptAt)).toBe(1);
+  });
+});
+
+describe('parseRetryAfter', () => {
+  it.each<[string | undefined, number | undefined]>([
+    ['120', 120_000],
+    [' 7 ', 7_000],
+    ['Thu, 01 Jan 2026 00:01:00 GMT', 60_000],
+    ['Wed, 31 Dec 2025 23:00:00 GMT', 0],
+    ['soon', undefined],
+    ['', undefined],
+    [undefined, undefined],
+  ])('%j is %j ms', (value, expected) => {
+    expect(parseRetryAfter(value, now)).toBe(expected);
+  });
+});

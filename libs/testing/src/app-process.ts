@@ -1,0 +1,84 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { eventually } from './eventually';
+
+const ROOT = join(__dirname, '..', '..', '..');
+
+export type AppName = 'api' | 'worker';
+
+/** A built app (`dist/apps/<name>/main.js`) running as its own process, as in production. */
+export class AppProcess {
+  private output = '';
+  private exited: Promise<number | null>;
+
+  private constructor(
+    readonly name: AppName,
+    readonly port: number,
+    private readonly child: ChildProcess,
+  ) {
+    child.stdout?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+    this.exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  }
+
+  /** Starts the app and waits until /health/ready answers 200. */
+  static async start(name: AppName, env: Record<string, string>): Promise<AppProcess> {
+    const main = join(ROOT, 'dist', 'apps', name, 'main.js');
+    if (!existsSync(main)) throw new Error(`${main} is missing: run "npm run build" first`);
+    const port = await freePort();
+    const portVariable = name === 'api' ? 'API_PORT' : 'WORKER_PORT';
+    const child = spawn(process.execPath, [main], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env, [portVariable]: String(port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const app = new AppProcess(name, port, child);
+    try {
+      await eventually(
+        async () => {
+          if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
+          const response = await fetch(`${app.url}/health/ready`);
+          if (response.status !== 200) throw new Error(`${name} not ready: ${response.status}`);
+        },
+        { timeoutMs: 60_000, intervalMs: 200 },
+      );
+    } catch (error) {
+      child.kill('SIGKILL');
+      throw new Error(`${name} did not become ready: ${String(error)}\n${app.logs()}`);
+    }
+    return app;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  logs(): string {
+    return this.output;
+  }
+
+  /** Sends the signal and waits for the exit code (SIGTERM: graceful shutdown). */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 30_000): Promise<number | null> {
+    if (this.child.exitCode !== null) return this.child.exitCode;
+    this.child.kill(signal);
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    const code = await this.exited;
+    clearTimeout(timer);
+    return code;
+  }
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}

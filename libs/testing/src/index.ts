@@ -1,0 +1,5 @@
+export * from './api-client';
+export * from './app-process';
+export * from './eventually';
+export * from './test-environment';
+export * from './webhook-receiver';
