@@ -8,10 +8,15 @@ const ROOT = join(__dirname, '..', '..', '..');
 
 export type AppName = 'api' | 'worker';
 
+export interface ProcessExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
 /** A built app (`dist/apps/<name>/main.js`) running as its own process, as in production. */
 export class AppProcess {
   private output = '';
-  private exited: Promise<number | null>;
+  private exited: Promise<ProcessExit>;
 
   private constructor(
     readonly name: AppName,
@@ -20,7 +25,7 @@ export class AppProcess {
   ) {
     child.stdout?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
-    this.exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+    this.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   }
 
   /** Starts the app and waits until /health/ready answers 200. */
@@ -59,14 +64,19 @@ export class AppProcess {
     return this.output;
   }
 
-  /** Sends the signal and waits for the exit code (SIGTERM: graceful shutdown). */
-  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 30_000): Promise<number | null> {
-    if (this.child.exitCode !== null) return this.child.exitCode;
-    this.child.kill(signal);
+  /**
+   * Sends the signal and waits for the exit; SIGKILL follows after `timeoutMs`, so an exit
+   * by SIGKILL means the app did not shut down by itself. (Nest re-raises SIGTERM once its
+   * shutdown hooks are done, so a graceful stop ends "by SIGTERM".)
+   */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 30_000): Promise<ProcessExit> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill(signal);
+    }
     const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
-    const code = await this.exited;
+    const exit = await this.exited;
     clearTimeout(timer);
-    return code;
+    return exit;
   }
 }
 

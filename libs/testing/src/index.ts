@@ -1,5 +1,6 @@
 export * from './api-client';
 export * from './app-process';
 export * from './eventually';
+export * from './stack';
 export * from './test-environment';
 export * from './webhook-receiver';

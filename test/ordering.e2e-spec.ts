@@ -1,0 +1,63 @@
+import { Stack, WebhookReceiver, eventually, uniqueAccountId } from '@libs/testing';
+
+const SLOW_REPLY_MS = 150;
+const EVENTS_PER_ACCOUNT = 8;
+
+describe('per-account order with accounts in parallel (e2e)', () => {
+  let stack: Stack;
+  const receiver = new WebhookReceiver();
+  const slowAccount = uniqueAccountId('slow');
+  const fastAccount = uniqueAccountId('fast');
+
+  beforeAll(async () => {
+    await receiver.start();
+    receiver.reply('/slow', () => ({ delayMs: SLOW_REPLY_MS }));
+    stack = await Stack.start({ WORKER_CONCURRENCY: '4' });
+    for (const [account, path] of [
+      [slowAccount, '/slow'],
+      [fastAccount, '/fast'],
+    ]) {
+      const created = await stack.api.post('/v1/webhooks', { account_id: account, url: receiver.url(path) });
+      expect(created.status).toBe(201);
+    }
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+    await receiver.stop();
+  });
+
+  it("sends an account's events one after another in Kafka order, without holding back other accounts", async () => {
+    // Interleaved, each acknowledged before the next: Kafka order is publish order per account.
+    for (let position = 1; position <= EVENTS_PER_ACCOUNT; position += 1) {
+      for (const account of [slowAccount, fastAccount]) {
+        const answer = await stack.api.post('/v1/events', {
+          type: 'user.created',
+          account_id: account,
+          data: { position },
+        });
+        expect(answer.status).toBe(202);
+      }
+    }
+
+    await eventually(() => {
+      expect(receiver.requestsTo('/slow')).toHaveLength(EVENTS_PER_ACCOUNT);
+      expect(receiver.requestsTo('/fast')).toHaveLength(EVENTS_PER_ACCOUNT);
+    });
+
+    const positions = (path: string) =>
+      receiver.requestsTo(path).map((request) => (JSON.parse(request.body) as { data: { position: number } }).data.position);
+    const inOrder = Array.from({ length: EVENTS_PER_ACCOUNT }, (_, index) => index + 1);
+    expect(positions('/slow')).toEqual(inOrder);
+    expect(positions('/fast')).toEqual(inOrder);
+
+    // One after another: the next request starts only once the previous slow answer came.
+    const slowArrivals = receiver.requestsTo('/slow').map((request) => request.receivedAt);
+    for (let index = 1; index < slowArrivals.length; index += 1) {
+      expect(slowArrivals[index] - slowArrivals[index - 1]).toBeGreaterThanOrEqual(SLOW_REPLY_MS - 10);
+    }
+    // In parallel: the fast account is done long before the slow one's backlog is.
+    const fastDone = Math.max(...receiver.requestsTo('/fast').map((request) => request.receivedAt));
+    expect(fastDone).toBeLessThan(slowArrivals[slowArrivals.length - 1] - 3 * SLOW_REPLY_MS);
+  });
+});
