@@ -7,7 +7,13 @@ interface CreatedWebhook {
 }
 
 interface DeliveryPage {
-  data: { id: string; status: string; webhook_id: string; event_id: string; attempt_count: number }[];
+  data: {
+    id: string;
+    status: string;
+    webhook_id: string;
+    event_id: string;
+    attempt_count: number;
+  }[];
   next_cursor: string | null;
 }
 
@@ -36,7 +42,9 @@ describe('delivery from the api through Kafka to webhooks (e2e)', () => {
     await subscribe('a-invoices', accountA, ['invoice.paid']);
     await subscribe('a-paused', accountA, ['*']);
     await subscribe('b-all', accountB, ['*']);
-    expect((await stack.api.patch(`/v1/webhooks/${hooks['a-paused'].id}`, { enabled: false })).status).toBe(200);
+    expect(
+      (await stack.api.patch(`/v1/webhooks/${hooks['a-paused'].id}`, { enabled: false })).status,
+    ).toBe(200);
   });
 
   afterAll(async () => {
@@ -102,7 +110,10 @@ describe('delivery from the api through Kafka to webhooks (e2e)', () => {
     const eventId = answer.body.id;
     const page = await eventually(async () => {
       const listed = await stack.api.get<DeliveryPage>(`/v1/deliveries?event_id=${eventId}`);
-      expect(listed.body.data.map((delivery) => delivery.status)).toEqual(['succeeded', 'succeeded']);
+      expect(listed.body.data.map((delivery) => delivery.status)).toEqual([
+        'succeeded',
+        'succeeded',
+      ]);
       return listed.body;
     });
     expect(page.data.map((delivery) => delivery.webhook_id).sort()).toEqual(
@@ -111,20 +122,39 @@ describe('delivery from the api through Kafka to webhooks (e2e)', () => {
 
     const detail = await stack.api.get<{
       status: string;
-      attempts: { number: number; trigger: string; response_status: number; response_body: string; error: null }[];
+      attempts: {
+        number: number;
+        trigger: string;
+        response_status: number;
+        response_body: string;
+        error: null;
+      }[];
     }>(`/v1/deliveries/${page.data[0].id}`);
     expect(detail.status).toBe(200);
     expect(detail.body.attempts).toEqual([
-      expect.objectContaining({ number: 1, trigger: 'scheduled', response_status: 200, response_body: 'ok', error: null }),
+      expect.objectContaining({
+        number: 1,
+        trigger: 'scheduled',
+        response_status: 200,
+        response_body: 'ok',
+        error: null,
+      }),
     ]);
 
-    const event = await stack.api.get<{ id: string; type: string; deliveries: unknown[] }>(`/v1/events/${eventId}`);
+    const event = await stack.api.get<{ id: string; type: string; deliveries: unknown[] }>(
+      `/v1/events/${eventId}`,
+    );
     expect(event.body).toMatchObject({ id: eventId, type: 'invoice.paid', data: { amount: 10 } });
     expect(event.body.deliveries).toHaveLength(2);
   });
 
   it('delivers an event published twice with the same id only once', async () => {
-    const event = { id: `evt-${Date.now()}`, type: 'order.shipped', account_id: accountB, data: { n: 1 } };
+    const event = {
+      id: `evt-${Date.now()}`,
+      type: 'order.shipped',
+      account_id: accountB,
+      data: { n: 1 },
+    };
     const first = await stack.api.post<{ id: string }>('/v1/events', event);
     const second = await stack.api.post<{ id: string }>('/v1/events', event);
     expect([first.status, second.status]).toEqual([202, 202]);

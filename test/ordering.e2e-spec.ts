@@ -17,7 +17,10 @@ describe('per-account order with accounts in parallel (e2e)', () => {
       [slowAccount, '/slow'],
       [fastAccount, '/fast'],
     ]) {
-      const created = await stack.api.post('/v1/webhooks', { account_id: account, url: receiver.url(path) });
+      const created = await stack.api.post('/v1/webhooks', {
+        account_id: account,
+        url: receiver.url(path),
+      });
       expect(created.status).toBe(201);
     }
   });
@@ -46,7 +49,11 @@ describe('per-account order with accounts in parallel (e2e)', () => {
     });
 
     const positions = (path: string) =>
-      receiver.requestsTo(path).map((request) => (JSON.parse(request.body) as { data: { position: number } }).data.position);
+      receiver
+        .requestsTo(path)
+        .map(
+          (request) => (JSON.parse(request.body) as { data: { position: number } }).data.position,
+        );
     const inOrder = Array.from({ length: EVENTS_PER_ACCOUNT }, (_, index) => index + 1);
     expect(positions('/slow')).toEqual(inOrder);
     expect(positions('/fast')).toEqual(inOrder);
@@ -54,7 +61,9 @@ describe('per-account order with accounts in parallel (e2e)', () => {
     // One after another: the next request starts only once the previous slow answer came.
     const slowArrivals = receiver.requestsTo('/slow').map((request) => request.receivedAt);
     for (let index = 1; index < slowArrivals.length; index += 1) {
-      expect(slowArrivals[index] - slowArrivals[index - 1]).toBeGreaterThanOrEqual(SLOW_REPLY_MS - 10);
+      expect(slowArrivals[index] - slowArrivals[index - 1]).toBeGreaterThanOrEqual(
+        SLOW_REPLY_MS - 10,
+      );
     }
     // In parallel: the fast account is done long before the slow one's backlog is.
     const fastDone = Math.max(...receiver.requestsTo('/fast').map((request) => request.receivedAt));

@@ -20,12 +20,16 @@ describe('poison messages and worker restarts (e2e)', () => {
     }
     return ids;
   };
-  const deliveredIds = () => receiver.requestsTo('/hook').map((request) => String(request.headers['webhook-id']));
+  const deliveredIds = () =>
+    receiver.requestsTo('/hook').map((request) => String(request.headers['webhook-id']));
 
   beforeAll(async () => {
     await receiver.start();
     stack = await Stack.start();
-    const created = await stack.api.post('/v1/webhooks', { account_id: account, url: receiver.url('/hook') });
+    const created = await stack.api.post('/v1/webhooks', {
+      account_id: account,
+      url: receiver.url('/hook'),
+    });
     expect(created.status).toBe(201);
     producer = new Kafka({ brokers: stack.env.KAFKA_BROKERS.split(',') }).producer({
       createPartitioner: Partitioners.DefaultPartitioner,

@@ -8,7 +8,11 @@ export interface KafkaConfig {
   topicReplication: number;
   clientId: string;
   ssl: boolean;
-  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+  sasl?: {
+    mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+    username: string;
+    password: string;
+  };
 }
 
 export interface DeliveryConfig {
@@ -51,7 +55,9 @@ export function loadConfig(source: EnvironmentSource = process.env): AppConfig {
   const result = environmentSchema.safeParse(withoutBlanks(source));
   if (!result.success) {
     throw new ConfigError(
-      result.error.issues.map((issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`),
+      result.error.issues.map(
+        (issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`,
+      ),
     );
   }
   const env = result.data;

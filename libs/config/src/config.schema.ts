@@ -111,7 +111,9 @@ export const environmentSchema = z
     MAX_EVENT_BYTES: integer(262_144, 1024, 10 * 1024 * 1024),
     LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
-        errorMap: () => ({ message: 'must be one of fatal, error, warn, info, debug, trace, silent' }),
+        errorMap: () => ({
+          message: 'must be one of fatal, error, warn, info, debug, trace, silent',
+        }),
       })
       .default('info'),
   })

@@ -29,7 +29,11 @@ describe('parseEventMessage', () => {
     ['a JSON string', '"event"', /not a JSON object/],
     ['no id', JSON.stringify({ ...valid, id: undefined }), /id must/],
     ['a bad timestamp', JSON.stringify({ ...valid, timestamp: 'yesterday' }), /timestamp/],
-    ['data that is not an object', JSON.stringify({ ...valid, data: 'x' }), /data must be an object/],
+    [
+      'data that is not an object',
+      JSON.stringify({ ...valid, data: 'x' }),
+      /data must be an object/,
+    ],
     ['a type with spaces', JSON.stringify({ ...valid, type: 'user created' }), /type must/],
   ])('refuses %s with a reason', (_label, value, reason) => {
     const parsed = parseEventMessage(value);

@@ -3,8 +3,7 @@ import { ValidationError, validateSync } from 'class-validator';
 import { WebhookEventMessage } from './webhook-event';
 
 export type ParsedEventMessage =
-  | { valid: true; event: WebhookEventMessage }
-  | { valid: false; reason: string };
+  { valid: true; event: WebhookEventMessage } | { valid: false; reason: string };
 
 /**
  * Reads a Kafka message value. Anything else than a valid event (null, not JSON, wrong

@@ -37,7 +37,9 @@ export class HealthController {
           await this.kafka.ping();
           return indicator.up();
         } catch (error) {
-          return indicator.down({ message: error instanceof Error ? error.message : String(error) });
+          return indicator.down({
+            message: error instanceof Error ? error.message : String(error),
+          });
         }
       },
     ]);

@@ -15,7 +15,11 @@ import { AppConfig } from '@libs/config';
           },
           redact: ['req.headers.authorization'],
           customLogLevel: (_request, response, error) =>
-            error || response.statusCode >= 500 ? 'error' : response.statusCode >= 400 ? 'warn' : 'info',
+            error || response.statusCode >= 500
+              ? 'error'
+              : response.statusCode >= 400
+                ? 'warn'
+                : 'info',
         },
       }),
     }),

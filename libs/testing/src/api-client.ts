@@ -20,7 +20,11 @@ export class ApiClient {
     return this.request<T>('GET', path);
   }
 
-  post<T>(path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiAnswer<T>> {
+  post<T>(
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<ApiAnswer<T>> {
     return this.request<T>('POST', path, body, headers);
   }
 

@@ -25,7 +25,9 @@ export class AppProcess {
   ) {
     child.stdout?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
-    this.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    this.exited = new Promise((resolve) =>
+      child.on('exit', (code, signal) => resolve({ code, signal })),
+    );
   }
 
   /** Starts the app and waits until /health/ready answers 200. */
@@ -36,7 +38,12 @@ export class AppProcess {
     const portVariable = name === 'api' ? 'API_PORT' : 'WORKER_PORT';
     const child = spawn(process.execPath, [main], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env, [portVariable]: String(port) },
+      env: {
+        PATH: process.env.PATH ?? '',
+        LOG_LEVEL: 'warn',
+        ...env,
+        [portVariable]: String(port),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const app = new AppProcess(name, port, child);

@@ -26,7 +26,9 @@ export function testEnvironment(overrides: Record<string, string> = {}): Record<
 export function requiredVariable(name: string): string {
   const value = process.env[name];
   if (!value) {
-    throw new Error(`${name} is not set: run the tests with "npm test", which starts Kafka and Postgres`);
+    throw new Error(
+      `${name} is not set: run the tests with "npm test", which starts Kafka and Postgres`,
+    );
   }
   return value;
 }

@@ -54,7 +54,10 @@ export class WebhookReceiver {
           return;
         }
         const answer = () => {
-          response.writeHead(reply.status ?? 200, reply.headers ?? { 'content-type': 'text/plain' });
+          response.writeHead(
+            reply.status ?? 200,
+            reply.headers ?? { 'content-type': 'text/plain' },
+          );
           response.end(reply.body ?? 'ok');
         };
         if (reply.delayMs) setTimeout(answer, reply.delayMs);

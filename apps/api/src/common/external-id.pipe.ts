@@ -6,7 +6,9 @@ import { EXTERNAL_ID_PATTERN } from '@libs/contracts';
 export class ExternalIdPipe implements PipeTransform<string, string> {
   transform(value: string): string {
     if (!EXTERNAL_ID_PATTERN.test(value)) {
-      throw new BadRequestException(['id must be 1-128 characters of letters, digits, ".", "_", ":" or "-"']);
+      throw new BadRequestException([
+        'id must be 1-128 characters of letters, digits, ".", "_", ":" or "-"',
+      ]);
     }
     return value;
   }

@@ -1,4 +1,11 @@
-import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import {
+  ArgumentsHost,
+  Catch,
+  ExceptionFilter,
+  HttpException,
+  HttpStatus,
+  Logger,
+} from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
 import type { Response } from 'express';
 import { ApiError, ApiErrorCode } from './api.errors';
@@ -22,7 +29,9 @@ export class HttpErrorFilter implements ExceptionFilter {
     const response = host.switchToHttp().getResponse<Response>();
     const body = this.toBody(exception);
     if (body.statusCode >= 500) {
-      this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : exception);
+      this.logger.error(
+        exception instanceof Error ? (exception.stack ?? exception.message) : exception,
+      );
     }
     response.status(body.statusCode).json(body);
   }
@@ -70,7 +79,8 @@ function errorBody(statusCode: number, message: string | string[]): ErrorBody {
 
 /** body-parser errors carry `type` and `status`; they never reach a controller. */
 function asBodyParserError(exception: unknown): ErrorBody | undefined {
-  if (typeof exception !== 'object' || exception === null || !('type' in exception)) return undefined;
+  if (typeof exception !== 'object' || exception === null || !('type' in exception))
+    return undefined;
   switch (exception.type) {
     case 'entity.parse.failed':
       return errorBody(HttpStatus.BAD_REQUEST, 'Request body is not valid JSON');

@@ -8,6 +8,7 @@ export function encodeCursor(seq: string): string {
 export function decodeCursor(cursor: string): string {
   const decoded = Buffer.from(cursor, 'base64url').toString();
   const match = /^s:(\d{1,19})$/.exec(decoded);
-  if (!match) throw new ApiError(ApiErrorCode.InvalidCursor, 'cursor is not a cursor this API returned');
+  if (!match)
+    throw new ApiError(ApiErrorCode.InvalidCursor, 'cursor is not a cursor this API returned');
   return match[1];
 }

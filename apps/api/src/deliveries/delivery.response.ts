@@ -1,5 +1,10 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { DELIVERY_STATUSES, DeliveryAttemptEntity, DeliveryEntity, DeliveryStatus } from '@libs/persistence';
+import {
+  DELIVERY_STATUSES,
+  DeliveryAttemptEntity,
+  DeliveryEntity,
+  DeliveryStatus,
+} from '@libs/persistence';
 
 export class AttemptResponse {
   number!: number;

@@ -1,5 +1,10 @@
 import { Body, Get, HttpCode, HttpStatus, Param, Post } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiNotFoundResponse, ApiOkResponse, ApiPayloadTooLargeResponse } from '@nestjs/swagger';
+import {
+  ApiAcceptedResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiPayloadTooLargeResponse,
+} from '@nestjs/swagger';
 import { ExternalIdPipe } from '../common/external-id.pipe';
 import { V1Controller } from '../auth/v1-controller.decorator';
 import { EventResponse } from './event.response';

@@ -29,7 +29,10 @@ export class PublishEventUseCase {
     } catch (error) {
       this.metrics.publishFailed();
       this.logger.error(`Publishing event ${event.id} failed: ${String(error)}`);
-      throw new ApiError(ApiErrorCode.PublishFailed, 'The event could not be written to Kafka; retry later');
+      throw new ApiError(
+        ApiErrorCode.PublishFailed,
+        'The event could not be written to Kafka; retry later',
+      );
     }
     this.metrics.eventPublished(event.type);
     return event;

@@ -8,7 +8,8 @@ export class FindWebhookUseCase {
 
   async execute(id: string): Promise<WebhookEntity> {
     const webhook = await this.webhooks.findLive(id);
-    if (webhook === null) throw new ApiError(ApiErrorCode.WebhookNotFound, `Webhook ${id} not found`);
+    if (webhook === null)
+      throw new ApiError(ApiErrorCode.WebhookNotFound, `Webhook ${id} not found`);
     return webhook;
   }
 

@@ -1,4 +1,8 @@
-import { ValidationArguments, ValidatorConstraint, ValidatorConstraintInterface } from 'class-validator';
+import {
+  ValidationArguments,
+  ValidatorConstraint,
+  ValidatorConstraintInterface,
+} from 'class-validator';
 
 /** Headers the service sets itself; a webhook may not replace them. */
 const RESERVED_HEADERS = new Set([
@@ -37,7 +41,8 @@ function headerProblems(value: unknown): string[] {
   if (entries.length > MAX_HEADERS) problems.push(`at most ${MAX_HEADERS} headers`);
   for (const [name, headerValue] of entries) {
     if (!TOKEN.test(name)) problems.push(`"${name}" is not a valid header name`);
-    else if (RESERVED_HEADERS.has(name.toLowerCase())) problems.push(`"${name}" is set by the service`);
+    else if (RESERVED_HEADERS.has(name.toLowerCase()))
+      problems.push(`"${name}" is set by the service`);
     if (typeof headerValue !== 'string') problems.push(`"${name}" must have a string value`);
     else if (/[\r\n\0]/.test(headerValue) || headerValue.length > MAX_VALUE_LENGTH) {
       problems.push(`"${name}" has an invalid value`);

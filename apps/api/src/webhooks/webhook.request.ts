@@ -24,7 +24,12 @@ export class CreateWebhookRequest {
 
   /** Where events are POSTed: an http or https URL. */
   @IsUrl(
-    { protocols: ['http', 'https'], require_protocol: true, require_tld: false, allow_underscores: true },
+    {
+      protocols: ['http', 'https'],
+      require_protocol: true,
+      require_tld: false,
+      allow_underscores: true,
+    },
     { message: 'url must be an http or https URL' },
   )
   @MaxLength(2048)
@@ -38,7 +43,8 @@ export class CreateWebhookRequest {
   @ArrayMaxSize(100)
   @Matches(EVENT_TYPE_PATTERN_SYNTAX, {
     each: true,
-    message: 'event_types entries must be "*", a type such as user.created, or a prefix such as user.*',
+    message:
+      'event_types entries must be "*", a type such as user.created, or a prefix such as user.*',
   })
   event_types?: string[];
 

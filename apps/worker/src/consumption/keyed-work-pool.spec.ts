@@ -4,7 +4,14 @@ import { KeyedWorkPool } from './keyed-work-pool';
 function controllableTask(log: string[], name: string) {
   let finish: () => void = () => undefined;
   const done = new Promise<void>((resolve) => (finish = resolve));
-  return { run: async () => { log.push(`start ${name}`); await done; log.push(`end ${name}`); }, finish };
+  return {
+    run: async () => {
+      log.push(`start ${name}`);
+      await done;
+      log.push(`end ${name}`);
+    },
+    finish,
+  };
 }
 
 const flush = () => new Promise((resolve) => setImmediate(resolve));
@@ -73,7 +80,12 @@ describe('KeyedWorkPool', () => {
     let waits = 0;
     let accepted = false;
     const third = pool
-      .submit('c', async () => undefined, async () => void (waits += 1), 5)
+      .submit(
+        'c',
+        async () => undefined,
+        async () => void (waits += 1),
+        5,
+      )
       .then(() => (accepted = true));
     await new Promise((resolve) => setTimeout(resolve, 30));
     expect(accepted).toBe(false);

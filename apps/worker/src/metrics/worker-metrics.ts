@@ -32,7 +32,11 @@ export class WorkerMetrics {
     this.invalid.inc();
   }
 
-  attemptRecorded(durationMs: number, status: DeliveryTransition['status'], occurredAt: Date): void {
+  attemptRecorded(
+    durationMs: number,
+    status: DeliveryTransition['status'],
+    occurredAt: Date,
+  ): void {
     this.attemptDuration.observe(durationMs / 1000);
     this.deliveries.inc({ outcome: status });
     if (status === 'succeeded') {

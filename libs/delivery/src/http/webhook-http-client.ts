@@ -140,7 +140,8 @@ function findBlocked(error: unknown): BlockedAddressError | undefined {
   return undefined;
 }
 
-const TLS_CODE = /^(ERR_TLS|ERR_SSL|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|HOSTNAME_MISMATCH)/;
+const TLS_CODE =
+  /^(ERR_TLS|ERR_SSL|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|HOSTNAME_MISMATCH)/;
 
 function describeFailure(error: unknown, timeoutMs: number): string {
   const blocked = findBlocked(error);

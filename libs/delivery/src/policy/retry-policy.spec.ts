@@ -13,7 +13,9 @@ describe('nextStep', () => {
     ['a failure with attempts left', { kind: 'retryable' }, 3, 'retrying'],
     ['a failure on the last attempt', { kind: 'retryable' }, 8, 'failed'],
   ])('%s ends as %s', (_label, outcome, attemptNumber, expected) => {
-    expect(nextStep({ outcome, attemptNumber, scheduleSeconds: schedule, now }).status).toBe(expected);
+    expect(nextStep({ outcome, attemptNumber, scheduleSeconds: schedule, now }).status).toBe(
+      expected,
+    );
   });
 
   it.each([
@@ -46,7 +48,9 @@ describe('nextStep', () => {
       now,
       random: () => random,
     });
-    expect(step.status === 'retrying' && Math.round(secondsUntil(step.nextAttemptAt))).toBe(seconds);
+    expect(step.status === 'retrying' && Math.round(secondsUntil(step.nextAttemptAt))).toBe(
+      seconds,
+    );
   });
 
   it.each<[string, number | undefined, number]>([

@@ -52,7 +52,11 @@ export function nextStep({
       const waitMs =
         outcome.retryAfterMs === undefined
           ? scheduledMs
-          : Math.max(scheduledMs, Math.min(outcome.retryAfterMs, MAX_RETRY_AFTER_MS), THROTTLED_FLOOR_MS);
+          : Math.max(
+              scheduledMs,
+              Math.min(outcome.retryAfterMs, MAX_RETRY_AFTER_MS),
+              THROTTLED_FLOOR_MS,
+            );
       return { status: 'retrying', nextAttemptAt: new Date(now.getTime() + Math.round(waitMs)) };
     }
   }

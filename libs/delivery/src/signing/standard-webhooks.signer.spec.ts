@@ -1,5 +1,9 @@
 import { Webhook } from 'standardwebhooks';
-import { generateWebhookSecret, signWebhook, standardWebhookHeaders } from './standard-webhooks.signer';
+import {
+  generateWebhookSecret,
+  signWebhook,
+  standardWebhookHeaders,
+} from './standard-webhooks.signer';
 
 describe('Standard Webhooks signing', () => {
   // The published test vector of the Standard Webhooks specification.
@@ -27,7 +31,12 @@ describe('Standard Webhooks signing', () => {
   it('signs with every secret during a rotation, each verifiable on its own', () => {
     const [current, previous] = [generateWebhookSecret(), generateWebhookSecret()];
     const body = '{"id":"evt_2"}';
-    const headers = standardWebhookHeaders([current, previous], 'evt_2', Math.floor(Date.now() / 1000), body);
+    const headers = standardWebhookHeaders(
+      [current, previous],
+      'evt_2',
+      Math.floor(Date.now() / 1000),
+      body,
+    );
     expect(headers['webhook-signature'].split(' ')).toHaveLength(2);
     expect(() => new Webhook(current).verify(body, headers)).not.toThrow();
     expect(() => new Webhook(previous).verify(body, headers)).not.toThrow();

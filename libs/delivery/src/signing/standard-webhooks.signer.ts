@@ -12,7 +12,10 @@ export function generateWebhookSecret(): string {
  * base64-decoded part of the secret after `whsec_`.
  */
 export function signWebhook(secret: string, id: string, timestamp: number, body: string): string {
-  const key = Buffer.from(secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret, 'base64');
+  const key = Buffer.from(
+    secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret,
+    'base64',
+  );
   const digest = createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64');
   return `v1,${digest}`;
 }
@@ -27,6 +30,8 @@ export function standardWebhookHeaders(
   return {
     'webhook-id': id,
     'webhook-timestamp': String(timestamp),
-    'webhook-signature': secrets.map((secret) => signWebhook(secret, id, timestamp, body)).join(' '),
+    'webhook-signature': secrets
+      .map((secret) => signWebhook(secret, id, timestamp, body))
+      .join(' '),
   };
 }

@@ -36,7 +36,11 @@ export class AttemptDeliveryUseCase {
   ) {}
 
   /** Returns null when the delivery was not claimable (done already, or held by another worker). */
-  async execute(deliveryId: string, scope: ClaimScope, trigger: AttemptTrigger): Promise<AttemptResult | null> {
+  async execute(
+    deliveryId: string,
+    scope: ClaimScope,
+    trigger: AttemptTrigger,
+  ): Promise<AttemptResult | null> {
     const leaseMs = this.config.delivery.timeoutMs + LEASE_MARGIN_MS;
     const delivery = await this.deliveries.claim(deliveryId, scope, leaseMs);
     if (delivery === null) return null;
@@ -73,7 +77,11 @@ export class AttemptDeliveryUseCase {
           `Delivery ${delivery.id} attempt ${delivery.attemptNumber}: ${response.error} -> ${transition.status}`,
         );
       }
-      return { deliveryId: delivery.id, attemptNumber: delivery.attemptNumber, status: transition.status };
+      return {
+        deliveryId: delivery.id,
+        attemptNumber: delivery.attemptNumber,
+        status: transition.status,
+      };
     } finally {
       this.observer.attemptFinished();
     }
@@ -86,7 +94,12 @@ export class AttemptDeliveryUseCase {
       ...delivery.webhook.headers,
       'content-type': 'application/json',
       'user-agent': USER_AGENT,
-      ...standardWebhookHeaders(delivery.webhook.secrets, delivery.eventId, timestamp, delivery.body),
+      ...standardWebhookHeaders(
+        delivery.webhook.secrets,
+        delivery.eventId,
+        timestamp,
+        delivery.body,
+      ),
     };
   }
 }

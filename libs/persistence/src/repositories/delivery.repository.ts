@@ -115,7 +115,11 @@ export class DeliveryRepository {
    * Takes the delivery for one attempt, so no two workers send it at the same time.
    * A `delivering` row whose lease ran out belongs to a worker that died mid-attempt.
    */
-  async claim(deliveryId: string, scope: ClaimScope, leaseMs: number): Promise<ClaimedDelivery | null> {
+  async claim(
+    deliveryId: string,
+    scope: ClaimScope,
+    leaseMs: number,
+  ): Promise<ClaimedDelivery | null> {
     const claimable =
       scope === 'first-attempt'
         ? `d.status = 'pending'`
@@ -209,7 +213,11 @@ async function disableWebhook(manager: EntityManager, webhookId: string, reason:
 
 function toClaimedDelivery(row: ClaimRow): ClaimedDelivery {
   const secrets = [row.secret];
-  if (row.previous_secret && row.previous_secret_expires_at && row.previous_secret_expires_at > new Date()) {
+  if (
+    row.previous_secret &&
+    row.previous_secret_expires_at &&
+    row.previous_secret_expires_at > new Date()
+  ) {
     secrets.push(row.previous_secret);
   }
   return {

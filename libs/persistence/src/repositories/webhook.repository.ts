@@ -19,7 +19,9 @@ export type WebhookChanges = Partial<
 
 @Injectable()
 export class WebhookRepository {
-  constructor(@InjectRepository(WebhookEntity) private readonly webhooks: Repository<WebhookEntity>) {}
+  constructor(
+    @InjectRepository(WebhookEntity) private readonly webhooks: Repository<WebhookEntity>,
+  ) {}
 
   async create(input: NewWebhook): Promise<WebhookEntity> {
     const webhook = this.webhooks.create({

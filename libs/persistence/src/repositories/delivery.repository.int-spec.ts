@@ -1,0 +1,110 @@
+import { randomUUID } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { requiredVariable, uniqueAccountId } from '@libs/testing';
+import { dataSourceOptions } from '../data-source';
+import { WebhookEntity } from '../entities';
+import { DeliveryRepository, IncomingEvent } from './delivery.repository';
+
+describe('DeliveryRepository on a real Postgres', () => {
+  let dataSource: DataSource;
+  let deliveries: DeliveryRepository;
+  let webhookIds: string[];
+  const accountId = uniqueAccountId('repo');
+
+  const newEvent = (): IncomingEvent => ({
+    id: `evt-${randomUUID()}`,
+    accountId,
+    type: 'user.created',
+    body: '{"hello":"world"}',
+    occurredAt: new Date(),
+    kafkaPartition: 0,
+    kafkaOffset: '42',
+  });
+  const statusOf = async (id: string): Promise<string> =>
+    (await dataSource.query(`SELECT status FROM deliveries WHERE id = $1`, [id]))[0].status;
+
+  beforeAll(async () => {
+    dataSource = await new DataSource(
+      dataSourceOptions(requiredVariable('DATABASE_URL'), 4),
+    ).initialize();
+    deliveries = new DeliveryRepository(dataSource);
+    const webhooks = dataSource.getRepository(WebhookEntity);
+    webhookIds = [randomUUID(), randomUUID()];
+    for (const id of webhookIds) {
+      await webhooks.insert({
+        id,
+        accountId,
+        url: 'http://127.0.0.1:9/hook',
+        eventTypes: ['*'],
+        description: null,
+        headers: {},
+        secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+        enabled: true,
+      });
+    }
+  });
+
+  afterAll(() => dataSource?.destroy());
+
+  it('stores an event and its deliveries once, however often the message is read', async () => {
+    const event = newEvent();
+    const first = await deliveries.recordEvent(event, webhookIds);
+    const again = await deliveries.recordEvent(event, webhookIds);
+    expect(first).toHaveLength(2);
+    expect(again).toEqual(first);
+    const [{ count }] = await dataSource.query(
+      `SELECT count(*)::int AS count FROM deliveries WHERE event_id = $1`,
+      [event.id],
+    );
+    expect(count).toBe(2);
+  });
+
+  it('lets only one worker claim a delivery at a time', async () => {
+    const [id] = await deliveries.recordEvent(newEvent(), webhookIds);
+    const claims = await Promise.all(
+      Array.from({ length: 5 }, () => deliveries.claim(id, 'first-attempt', 60_000)),
+    );
+    expect(claims.filter((claim) => claim !== null)).toHaveLength(1);
+    const claimed = claims.find((claim) => claim !== null);
+    expect(claimed).toMatchObject({ id, attemptNumber: 1, accountId, body: '{"hello":"world"}' });
+    expect(claimed?.webhook.secrets).toEqual(['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw']);
+    expect(await statusOf(id)).toBe('delivering');
+  });
+
+  it('hands a delivery over once its lease has run out (the worker died mid-attempt)', async () => {
+    const [id] = await deliveries.recordEvent(newEvent(), webhookIds);
+    expect(await deliveries.claim(id, 'first-attempt', 1)).not.toBeNull();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await deliveries.claim(id, 'first-attempt', 60_000)).toMatchObject({
+      id,
+      attemptNumber: 1,
+    });
+  });
+
+  it('records the attempt and the outcome together; a finished delivery is not claimed again', async () => {
+    const event = newEvent();
+    const [id] = await deliveries.recordEvent(event, webhookIds);
+    const claimed = await deliveries.claim(id, 'first-attempt', 60_000);
+    if (claimed === null) throw new Error('expected to claim the delivery');
+    await deliveries.recordAttempt(
+      claimed,
+      {
+        trigger: 'scheduled',
+        startedAt: new Date(),
+        durationMs: 12,
+        responseStatus: 200,
+        responseBody: 'ok',
+        error: null,
+      },
+      { status: 'succeeded' },
+    );
+    expect(await statusOf(id)).toBe('succeeded');
+    expect(await deliveries.claim(id, 'first-attempt', 60_000)).toBeNull();
+    expect(await deliveries.recordEvent(event, webhookIds)).not.toContain(id);
+    const attempts = await dataSource.query(
+      `SELECT number, response_status, response_body FROM delivery_attempts WHERE delivery_id = $1`,
+      [id],
+    );
+    expect(attempts).toEqual([{ number: 1, response_status: 200, response_body: 'ok' }]);
+  });
+});
