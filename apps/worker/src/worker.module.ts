@@ -2,6 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { AppConfig, ConfigModule } from '@libs/config';
 import { HealthModule, LoggingModule, PrometheusMetricsModule } from '@libs/observability';
 import { ConsumptionModule } from './consumption/consumption.module';
+import { RetriesModule } from './retries/retries.module';
 
 @Module({})
 export class WorkerModule {
@@ -14,6 +15,7 @@ export class WorkerModule {
         PrometheusMetricsModule,
         HealthModule,
         ConsumptionModule,
+        RetriesModule,
       ],
     };
   }

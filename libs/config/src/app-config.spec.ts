@@ -40,6 +40,8 @@ describe('loadConfig', () => {
       timeoutMs: 10_000,
       retryScheduleSeconds: DEFAULT_RETRY_SCHEDULE_SECONDS,
       allowPrivateNetworks: false,
+      retryPollIntervalMs: 1000,
+      failingWebhook: { disableAfterMs: 5 * 24 * 3600 * 1000, minAttempts: 10 },
     });
   });
 

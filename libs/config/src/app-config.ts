@@ -21,6 +21,10 @@ export interface DeliveryConfig {
   /** Wait before each attempt, in seconds; its length is the maximum number of attempts. */
   retryScheduleSeconds: number[];
   allowPrivateNetworks: boolean;
+  /** How often each worker looks for due retries and manual attempts. */
+  retryPollIntervalMs: number;
+  /** A webhook failing for this long without a success, with at least `minAttempts`, is disabled. */
+  failingWebhook: { disableAfterMs: number; minAttempts: number };
 }
 
 export interface HttpConfig {
@@ -91,6 +95,11 @@ export function loadConfig(source: EnvironmentSource = process.env): AppConfig {
       timeoutMs: env.DELIVERY_TIMEOUT_MS,
       retryScheduleSeconds: retrySchedule(env.RETRY_SCHEDULE, env.RETRY_MAX_ATTEMPTS),
       allowPrivateNetworks: env.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
+      retryPollIntervalMs: env.RETRY_POLL_INTERVAL_MS,
+      failingWebhook: {
+        disableAfterMs: env.FAILING_WEBHOOK_DISABLE_AFTER_SECONDS * 1000,
+        minAttempts: env.FAILING_WEBHOOK_MIN_ATTEMPTS,
+      },
     },
     env.LOG_LEVEL,
   );

@@ -107,6 +107,9 @@ export const environmentSchema = z
     DELIVERY_TIMEOUT_MS: integer(10_000, 100, 300_000),
     RETRY_SCHEDULE: secondsList,
     RETRY_MAX_ATTEMPTS: integer(0, 0, 100),
+    RETRY_POLL_INTERVAL_MS: integer(1000, 50, 60_000),
+    FAILING_WEBHOOK_DISABLE_AFTER_SECONDS: integer(5 * 24 * 3600, 1, 365 * 24 * 3600),
+    FAILING_WEBHOOK_MIN_ATTEMPTS: integer(10, 1, 100_000),
     WEBHOOK_ALLOW_PRIVATE_NETWORKS: boolean(false),
     MAX_EVENT_BYTES: integer(262_144, 1024, 10 * 1024 * 1024),
     LOG_LEVEL: z

@@ -7,6 +7,7 @@ import { PersistenceModule } from '@libs/persistence';
 import { publicOnlyLookup } from './http/address-guard';
 import { WebhookHttpClient } from './http/webhook-http-client';
 import { AttemptDeliveryUseCase } from './use-cases/attempt-delivery.use-case';
+import { ClaimDueAttemptsUseCase } from './use-cases/claim-due-attempts.use-case';
 import { DeliverEventUseCase } from './use-cases/deliver-event.use-case';
 import { DeliveryObserver } from './use-cases/delivery-observer';
 
@@ -17,7 +18,7 @@ export interface DeliveryModuleOptions {
   imports?: ModuleMetadata['imports'];
 }
 
-const USE_CASES = [AttemptDeliveryUseCase, DeliverEventUseCase];
+const USE_CASES = [AttemptDeliveryUseCase, DeliverEventUseCase, ClaimDueAttemptsUseCase];
 
 @Module({
   imports: [

@@ -6,6 +6,7 @@ export * from './policy/attempt-outcome';
 export * from './policy/retry-policy';
 export * from './signing/standard-webhooks.signer';
 export * from './use-cases/attempt-delivery.use-case';
+export * from './use-cases/claim-due-attempts.use-case';
 export * from './use-cases/deliver-event.use-case';
 export * from './use-cases/delivery-observer';
 export * from './user-agent';

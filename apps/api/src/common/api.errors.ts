@@ -7,6 +7,9 @@ export enum ApiErrorCode {
   EventNotFound = 'event_not_found',
   DestinationNotAllowed = 'destination_not_allowed',
   InvalidCursor = 'invalid_cursor',
+  InvalidTimeWindow = 'invalid_time_window',
+  AttemptInProgress = 'attempt_in_progress',
+  WebhookDisabled = 'webhook_disabled',
   PublishFailed = 'publish_failed',
 }
 

@@ -67,7 +67,11 @@ function statusOf(code: ApiErrorCode): HttpStatus {
       return HttpStatus.NOT_FOUND;
     case ApiErrorCode.DestinationNotAllowed:
     case ApiErrorCode.InvalidCursor:
+    case ApiErrorCode.InvalidTimeWindow:
       return HttpStatus.BAD_REQUEST;
+    case ApiErrorCode.AttemptInProgress:
+    case ApiErrorCode.WebhookDisabled:
+      return HttpStatus.CONFLICT;
     case ApiErrorCode.PublishFailed:
       return HttpStatus.SERVICE_UNAVAILABLE;
   }

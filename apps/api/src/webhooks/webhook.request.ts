@@ -4,6 +4,7 @@ import {
   ArrayMinSize,
   IsArray,
   IsBoolean,
+  IsISO8601,
   IsOptional,
   IsString,
   IsUrl,
@@ -73,4 +74,20 @@ export class ListWebhooksQuery {
   @IsOptional()
   @Matches(EXTERNAL_ID_PATTERN, { message: 'account_id is not a valid account id' })
   account_id?: string;
+}
+
+export class ReplayWebhookRequest {
+  /** Replay deliveries created at or after this time (ISO 8601). */
+  @IsISO8601({ strict: true }, { message: 'since must be an ISO 8601 date-time' })
+  since!: string;
+
+  /** …and before this time (ISO 8601); now when absent. */
+  @IsOptional()
+  @IsISO8601({ strict: true }, { message: 'until must be an ISO 8601 date-time' })
+  until?: string;
+}
+
+export class ReplayWebhookResponse {
+  /** Deliveries queued for one more attempt. */
+  queued!: number;
 }

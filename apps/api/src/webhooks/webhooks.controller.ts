@@ -11,6 +11,8 @@ import {
   Query,
 } from '@nestjs/common';
 import {
+  ApiAcceptedResponse,
+  ApiConflictResponse,
   ApiCreatedResponse,
   ApiNoContentResponse,
   ApiNotFoundResponse,
@@ -20,8 +22,16 @@ import { V1Controller } from '../auth/v1-controller.decorator';
 import { CreateWebhookUseCase } from './create-webhook.use-case';
 import { DeleteWebhookUseCase } from './delete-webhook.use-case';
 import { FindWebhookUseCase } from './find-webhook.use-case';
+import { ReplayWebhookUseCase } from './replay-webhook.use-case';
+import { RotateWebhookSecretUseCase } from './rotate-webhook-secret.use-case';
 import { UpdateWebhookUseCase } from './update-webhook.use-case';
-import { CreateWebhookRequest, ListWebhooksQuery, UpdateWebhookRequest } from './webhook.request';
+import {
+  CreateWebhookRequest,
+  ListWebhooksQuery,
+  ReplayWebhookRequest,
+  ReplayWebhookResponse,
+  UpdateWebhookRequest,
+} from './webhook.request';
 import {
   WebhookResponse,
   WebhookWithSecretResponse,
@@ -37,6 +47,8 @@ export class WebhooksController {
     private readonly findWebhook: FindWebhookUseCase,
     private readonly updateWebhook: UpdateWebhookUseCase,
     private readonly deleteWebhook: DeleteWebhookUseCase,
+    private readonly rotateSecret: RotateWebhookSecretUseCase,
+    private readonly replayWebhook: ReplayWebhookUseCase,
   ) {}
 
   /** Subscribes a URL to an account's events. The answer carries the signing secret, once. */
@@ -72,5 +84,25 @@ export class WebhooksController {
   @ApiNoContentResponse({ description: 'Deleted; its delivery history stays' })
   async remove(@Param('id', new ParseUUIDPipe()) id: string): Promise<void> {
     await this.deleteWebhook.execute(id);
+  }
+
+  /** A new secret; the previous one keeps signing (a second signature) for 24 hours. */
+  @Post(':id/rotate-secret')
+  @HttpCode(HttpStatus.OK)
+  @ApiOkResponse({ type: WebhookWithSecretResponse })
+  async rotate(@Param('id', new ParseUUIDPipe()) id: string): Promise<WebhookWithSecretResponse> {
+    return toWebhookWithSecret(await this.rotateSecret.execute(id));
+  }
+
+  /** Sends the webhook's deliveries of a time window again (one manual attempt each). */
+  @Post(':id/replay')
+  @HttpCode(HttpStatus.ACCEPTED)
+  @ApiAcceptedResponse({ type: ReplayWebhookResponse })
+  @ApiConflictResponse({ description: 'The webhook is disabled' })
+  async replay(
+    @Param('id', new ParseUUIDPipe()) id: string,
+    @Body() request: ReplayWebhookRequest,
+  ): Promise<ReplayWebhookResponse> {
+    return { queued: await this.replayWebhook.execute(id, request) };
   }
 }

@@ -3,12 +3,21 @@ import { PersistenceModule } from '@libs/persistence';
 import { CreateWebhookUseCase } from './create-webhook.use-case';
 import { DeleteWebhookUseCase } from './delete-webhook.use-case';
 import { FindWebhookUseCase } from './find-webhook.use-case';
+import { ReplayWebhookUseCase } from './replay-webhook.use-case';
+import { RotateWebhookSecretUseCase } from './rotate-webhook-secret.use-case';
 import { UpdateWebhookUseCase } from './update-webhook.use-case';
 import { WebhooksController } from './webhooks.controller';
 
 @Module({
   imports: [PersistenceModule],
   controllers: [WebhooksController],
-  providers: [CreateWebhookUseCase, FindWebhookUseCase, UpdateWebhookUseCase, DeleteWebhookUseCase],
+  providers: [
+    CreateWebhookUseCase,
+    FindWebhookUseCase,
+    UpdateWebhookUseCase,
+    DeleteWebhookUseCase,
+    RotateWebhookSecretUseCase,
+    ReplayWebhookUseCase,
+  ],
 })
 export class WebhooksModule {}

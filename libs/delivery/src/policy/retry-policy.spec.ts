@@ -1,4 +1,9 @@
-import { AttemptOutcome, nextStep, parseRetryAfter } from './retry-policy';
+import {
+  AttemptOutcome,
+  nextStep,
+  nextStepAfterManualAttempt,
+  parseRetryAfter,
+} from './retry-policy';
 
 const schedule = [0, 5, 300, 1800, 7200, 18000, 36000, 36000];
 const now = new Date('2026-01-01T00:00:00Z');
@@ -91,5 +96,44 @@ describe('parseRetryAfter', () => {
     [undefined, undefined],
   ])('%j is %j ms', (value, expected) => {
     expect(parseRetryAfter(value, now)).toBe(expected);
+  });
+});
+
+describe('nextStepAfterManualAttempt', () => {
+  const due = new Date('2026-01-01T01:00:00Z');
+  it.each<[string, AttemptOutcome, { status: string; nextAttemptAt: Date | null }, object]>([
+    [
+      'success',
+      { kind: 'success' },
+      { status: 'retrying', nextAttemptAt: due },
+      { status: 'succeeded' },
+    ],
+    ['410', { kind: 'gone' }, { status: 'failed', nextAttemptAt: null }, { status: 'discarded' }],
+    [
+      'a failure while retrying keeps the schedule',
+      { kind: 'retryable' },
+      { status: 'retrying', nextAttemptAt: due },
+      { status: 'retrying', nextAttemptAt: due },
+    ],
+    [
+      'a failure before the first attempt keeps it pending',
+      { kind: 'retryable' },
+      { status: 'pending', nextAttemptAt: now },
+      { status: 'pending', nextAttemptAt: now },
+    ],
+    [
+      'a failure of a replayed success',
+      { kind: 'retryable' },
+      { status: 'succeeded', nextAttemptAt: null },
+      { status: 'failed' },
+    ],
+    [
+      'a blocked replay of a failed delivery',
+      { kind: 'permanent' },
+      { status: 'failed', nextAttemptAt: null },
+      { status: 'failed' },
+    ],
+  ])('%s', (_label, outcome, previous, expected) => {
+    expect(nextStepAfterManualAttempt(outcome, previous, now)).toMatchObject(expected);
   });
 });

@@ -12,7 +12,14 @@ export type NextStep =
   | { status: 'succeeded' }
   | { status: 'discarded'; disableWebhookReason: string }
   | { status: 'retrying'; nextAttemptAt: Date }
+  | { status: 'pending'; nextAttemptAt: Date | null }
   | { status: 'failed' };
+
+/** Where a delivery stood before a manual attempt. */
+export interface PreviousState {
+  status: string;
+  nextAttemptAt: Date | null;
+}
 
 export interface RetryPolicyInput {
   outcome: AttemptOutcome;
@@ -59,6 +66,32 @@ export function nextStep({
             );
       return { status: 'retrying', nextAttemptAt: new Date(now.getTime() + Math.round(waitMs)) };
     }
+  }
+}
+
+/**
+ * A manual attempt (retry or replay) leaves the schedule alone: success ends the delivery,
+ * 410 discards it, and any other result puts a waiting delivery back where it was; a
+ * finished one is then marked failed, since its last attempt failed.
+ */
+export function nextStepAfterManualAttempt(
+  outcome: AttemptOutcome,
+  previous: PreviousState,
+  now: Date,
+): NextStep {
+  switch (outcome.kind) {
+    case 'success':
+      return { status: 'succeeded' };
+    case 'gone':
+      return { status: 'discarded', disableWebhookReason: 'receiver answered 410 Gone' };
+    case 'retryable':
+    case 'permanent':
+      if (previous.status === 'retrying') {
+        return { status: 'retrying', nextAttemptAt: previous.nextAttemptAt ?? now };
+      }
+      if (previous.status === 'pending')
+        return { status: 'pending', nextAttemptAt: previous.nextAttemptAt };
+      return { status: 'failed' };
   }
 }
 

@@ -1,16 +1,10 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '@libs/config';
-import {
-  AttemptTrigger,
-  ClaimScope,
-  ClaimedDelivery,
-  DeliveryRepository,
-  DeliveryTransition,
-} from '@libs/persistence';
+import { ClaimedDelivery, DeliveryRepository, DeliveryTransition } from '@libs/persistence';
 import { USER_AGENT } from '../user-agent';
 import { WebhookHttpClient } from '../http/webhook-http-client';
 import { classifyResponse } from '../policy/attempt-outcome';
-import { nextStep } from '../policy/retry-policy';
+import { nextStep, nextStepAfterManualAttempt } from '../policy/retry-policy';
 import { standardWebhookHeaders } from '../signing/standard-webhooks.signer';
 import { DeliveryObserver } from './delivery-observer';
 
@@ -23,7 +17,7 @@ export interface AttemptResult {
   status: DeliveryTransition['status'];
 }
 
-/** One attempt of one delivery: claim it, sign, send, record, decide what comes next. */
+/** One attempt of one claimed delivery: sign, send, record, decide what comes next. */
 @Injectable()
 export class AttemptDeliveryUseCase {
   private readonly logger = new Logger(AttemptDeliveryUseCase.name);
@@ -35,16 +29,27 @@ export class AttemptDeliveryUseCase {
     private readonly observer: DeliveryObserver,
   ) {}
 
-  /** Returns null when the delivery was not claimable (done already, or held by another worker). */
-  async execute(
-    deliveryId: string,
-    scope: ClaimScope,
-    trigger: AttemptTrigger,
-  ): Promise<AttemptResult | null> {
-    const leaseMs = this.config.delivery.timeoutMs + LEASE_MARGIN_MS;
-    const delivery = await this.deliveries.claim(deliveryId, scope, leaseMs);
-    if (delivery === null) return null;
+  /** How long a claim holds a delivery; claims made elsewhere use the same. */
+  get leaseMs(): number {
+    return this.config.delivery.timeoutMs + LEASE_MARGIN_MS;
+  }
 
+  /** The first attempt; null when the delivery is not claimable (done, or held elsewhere). */
+  async executeFirst(deliveryId: string): Promise<AttemptResult | null> {
+    const delivery = await this.deliveries.claimFirstAttempt(deliveryId, this.leaseMs);
+    return delivery === null ? null : this.execute(delivery);
+  }
+
+  async execute(delivery: ClaimedDelivery): Promise<AttemptResult> {
+    if (!delivery.webhook.active) {
+      await this.deliveries.discardUnsent(delivery, 'webhook disabled or deleted');
+      this.observer.deliveryDiscarded();
+      return {
+        deliveryId: delivery.id,
+        attemptNumber: delivery.attemptNumber - 1,
+        status: 'discarded',
+      };
+    }
     this.observer.attemptStarted();
     try {
       const response = await this.client.send({
@@ -53,16 +58,20 @@ export class AttemptDeliveryUseCase {
         body: delivery.body,
       });
       const now = new Date();
-      const transition = nextStep({
-        outcome: classifyResponse(response, now),
-        attemptNumber: delivery.attemptNumber,
-        scheduleSeconds: this.config.delivery.retryScheduleSeconds,
-        now,
-      });
+      const outcome = classifyResponse(response, now);
+      const transition =
+        delivery.trigger === 'manual'
+          ? nextStepAfterManualAttempt(outcome, delivery.previous, now)
+          : nextStep({
+              outcome,
+              attemptNumber: delivery.scheduledAttempts + 1,
+              scheduleSeconds: this.config.delivery.retryScheduleSeconds,
+              now,
+            });
       await this.deliveries.recordAttempt(
         delivery,
         {
-          trigger,
+          trigger: delivery.trigger,
           startedAt: response.startedAt,
           durationMs: response.durationMs,
           responseStatus: response.statusCode,
@@ -70,6 +79,10 @@ export class AttemptDeliveryUseCase {
           error: response.error,
         },
         transition,
+        {
+          failingForMs: this.config.delivery.failingWebhook.disableAfterMs,
+          minFailures: this.config.delivery.failingWebhook.minAttempts,
+        },
       );
       this.observer.attemptRecorded(delivery, response, transition);
       if (transition.status !== 'succeeded') {

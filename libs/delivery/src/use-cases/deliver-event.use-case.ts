@@ -43,7 +43,7 @@ export class DeliverEventUseCase {
     );
     const results: AttemptResult[] = [];
     for (const deliveryId of pending) {
-      const result = await this.attempts.execute(deliveryId, 'first-attempt', 'scheduled');
+      const result = await this.attempts.executeFirst(deliveryId);
       if (result) results.push(result);
     }
     if (subscribers.length > 0 && pending.length === 0) {

@@ -10,6 +10,7 @@ import type { WebhookResponse } from '../http/webhook-http-client';
 export class DeliveryObserver {
   attemptStarted(): void {}
   attemptFinished(): void {}
+  deliveryDiscarded(): void {}
   attemptRecorded(
     _delivery: ClaimedDelivery,
     _response: WebhookResponse,

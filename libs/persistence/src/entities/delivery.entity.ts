@@ -37,6 +37,10 @@ export class DeliveryEntity {
   @Column({ name: 'lease_expires_at', type: 'timestamptz', nullable: true })
   leaseExpiresAt!: Date | null;
 
+  /** Set by a manual retry or a replay: the worker makes one extra attempt soon. */
+  @Column({ name: 'manual_attempt_requested_at', type: 'timestamptz', nullable: true })
+  manualAttemptRequestedAt!: Date | null;
+
   @Column({ name: 'last_response_status', type: 'int', nullable: true })
   lastResponseStatus!: number | null;
 

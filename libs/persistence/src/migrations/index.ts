@@ -1,4 +1,5 @@
 import { InitialSchema1764172800000 } from './1764172800000-InitialSchema';
+import { RetriesAndEndpointHealth1764259200000 } from './1764259200000-RetriesAndEndpointHealth';
 
 /** Listed explicitly: the apps are bundled, so a glob over migration files would find nothing. */
-export const MIGRATIONS = [InitialSchema1764172800000];
+export const MIGRATIONS = [InitialSchema1764172800000, RetriesAndEndpointHealth1764259200000];

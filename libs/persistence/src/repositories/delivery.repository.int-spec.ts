@@ -62,7 +62,7 @@ describe('DeliveryRepository on a real Postgres', () => {
   it('lets only one worker claim a delivery at a time', async () => {
     const [id] = await deliveries.recordEvent(newEvent(), webhookIds);
     const claims = await Promise.all(
-      Array.from({ length: 5 }, () => deliveries.claim(id, 'first-attempt', 60_000)),
+      Array.from({ length: 5 }, () => deliveries.claimFirstAttempt(id, 60_000)),
     );
     expect(claims.filter((claim) => claim !== null)).toHaveLength(1);
     const claimed = claims.find((claim) => claim !== null);
@@ -73,9 +73,9 @@ describe('DeliveryRepository on a real Postgres', () => {
 
   it('hands a delivery over once its lease has run out (the worker died mid-attempt)', async () => {
     const [id] = await deliveries.recordEvent(newEvent(), webhookIds);
-    expect(await deliveries.claim(id, 'first-attempt', 1)).not.toBeNull();
+    expect(await deliveries.claimFirstAttempt(id, 1)).not.toBeNull();
     await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(await deliveries.claim(id, 'first-attempt', 60_000)).toMatchObject({
+    expect(await deliveries.claimFirstAttempt(id, 60_000)).toMatchObject({
       id,
       attemptNumber: 1,
     });
@@ -84,7 +84,7 @@ describe('DeliveryRepository on a real Postgres', () => {
   it('records the attempt and the outcome together; a finished delivery is not claimed again', async () => {
     const event = newEvent();
     const [id] = await deliveries.recordEvent(event, webhookIds);
-    const claimed = await deliveries.claim(id, 'first-attempt', 60_000);
+    const claimed = await deliveries.claimFirstAttempt(id, 60_000);
     if (claimed === null) throw new Error('expected to claim the delivery');
     await deliveries.recordAttempt(
       claimed,
@@ -97,14 +97,70 @@ describe('DeliveryRepository on a real Postgres', () => {
         error: null,
       },
       { status: 'succeeded' },
+      { failingForMs: 60_000, minFailures: 3 },
     );
     expect(await statusOf(id)).toBe('succeeded');
-    expect(await deliveries.claim(id, 'first-attempt', 60_000)).toBeNull();
+    expect(await deliveries.claimFirstAttempt(id, 60_000)).toBeNull();
     expect(await deliveries.recordEvent(event, webhookIds)).not.toContain(id);
     const attempts = await dataSource.query(
       `SELECT number, response_status, response_body FROM delivery_attempts WHERE delivery_id = $1`,
       [id],
     );
     expect(attempts).toEqual([{ number: 1, response_status: 200, response_body: 'ok' }]);
+  });
+
+  it('hands each due retry to exactly one of several polling workers', async () => {
+    const ids: string[] = [];
+    for (let index = 0; index < 6; index += 1) {
+      const [id] = await deliveries.recordEvent(newEvent(), webhookIds.slice(0, 1));
+      ids.push(id);
+    }
+    await dataSource.query(
+      `UPDATE deliveries SET status = 'retrying', next_attempt_at = now() - interval '1 second'
+       WHERE id = ANY($1::uuid[])`,
+      [ids],
+    );
+    const polls = await Promise.all(
+      Array.from({ length: 4 }, () => deliveries.claimDueRetries(3, 60_000)),
+    );
+    const claimed = polls.flat().map((delivery) => delivery.id);
+    expect(claimed.sort()).toEqual([...ids].sort());
+    expect(polls.flat().every((delivery) => delivery.trigger === 'scheduled')).toBe(true);
+  });
+
+  it('disables a webhook failing for too long without a success, discarding what waits', async () => {
+    const [failing, waiting] = await Promise.all([
+      deliveries.recordEvent(newEvent(), webhookIds.slice(1)),
+      deliveries.recordEvent(newEvent(), webhookIds.slice(1)),
+    ]);
+    const policy = { failingForMs: 0, minFailures: 2 };
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      await dataSource.query(`UPDATE deliveries SET status = 'pending' WHERE id = $1`, [
+        failing[0],
+      ]);
+      const claimed = await deliveries.claimFirstAttempt(failing[0], 60_000);
+      if (claimed === null) throw new Error('expected to claim the delivery');
+      await deliveries.recordAttempt(
+        claimed,
+        {
+          trigger: 'scheduled',
+          startedAt: new Date(),
+          durationMs: 5,
+          responseStatus: 500,
+          responseBody: 'down',
+          error: 'HTTP 500',
+        },
+        { status: 'retrying', nextAttemptAt: new Date(Date.now() + 60_000) },
+        policy,
+      );
+    }
+    const [webhook] = await dataSource.query(
+      `SELECT enabled, disabled_reason, consecutive_failures FROM webhooks WHERE id = $1`,
+      [webhookIds[1]],
+    );
+    expect(webhook).toMatchObject({ enabled: false, consecutive_failures: 2 });
+    expect(webhook.disabled_reason).toMatch(/without a success \(2 failed attempts\)/);
+    expect(await statusOf(failing[0])).toBe('discarded');
+    expect(await statusOf(waiting[0])).toBe('discarded');
   });
 });

@@ -19,7 +19,13 @@ export interface ClaimedDelivery {
   id: string;
   eventId: string;
   accountId: string;
+  trigger: AttemptTrigger;
+  /** Number of this attempt among all attempts (manual ones included). */
   attemptNumber: number;
+  /** Scheduled attempts made before this one: what the retry schedule counts. */
+  scheduledAttempts: number;
+  /** For a manual attempt: the state to return to when it fails, so the schedule is unchanged. */
+  previous: { status: DeliveryStatus; nextAttemptAt: Date | null };
   /** The event's `timestamp`, for the end-to-end latency metric. */
   occurredAt: Date;
   body: string;
@@ -28,6 +34,8 @@ export interface ClaimedDelivery {
     url: string;
     headers: Record<string, string>;
     secrets: string[];
+    /** False once the webhook was disabled or deleted: the delivery is discarded unsent. */
+    active: boolean;
   };
 }
 
@@ -44,26 +52,36 @@ export interface AttemptRecord {
 export type DeliveryTransition =
   | { status: 'succeeded' }
   | { status: 'retrying'; nextAttemptAt: Date }
+  | { status: 'pending'; nextAttemptAt: Date | null }
   | { status: 'failed' }
   | { status: 'discarded'; disableWebhookReason?: string };
 
-/** Which deliveries `claim` may take. */
-export type ClaimScope = 'first-attempt' | 'due-retry';
+/** When a failing endpoint is disabled: no success for `failingForMs` and at least `minFailures`. */
+export interface EndpointFailurePolicy {
+  failingForMs: number;
+  minFailures: number;
+}
 
 interface ClaimRow {
   id: string;
   event_id: string;
   account_id: string;
   attempt_count: number;
+  previous_status: DeliveryStatus;
+  previous_next_attempt_at: Date | null;
   webhook_id: string;
   url: string;
   headers: Record<string, string>;
   secret: string;
   previous_secret: string | null;
   previous_secret_expires_at: Date | null;
+  webhook_active: boolean;
   occurred_at: Date;
   body: string;
+  scheduled_attempts: number;
 }
+
+const LEASE_EXPIRED = `(d.status = 'delivering' AND d.lease_expires_at < now())`;
 
 /** The worker's write path: events in, deliveries claimed, attempts recorded. */
 @Injectable()
@@ -112,46 +130,55 @@ export class DeliveryRepository {
   }
 
   /**
-   * Takes the delivery for one attempt, so no two workers send it at the same time.
+   * Takes a delivery for its first attempt, so no two workers send it at the same time.
    * A `delivering` row whose lease ran out belongs to a worker that died mid-attempt.
    */
-  async claim(
-    deliveryId: string,
-    scope: ClaimScope,
-    leaseMs: number,
-  ): Promise<ClaimedDelivery | null> {
-    const claimable =
-      scope === 'first-attempt'
-        ? `d.status = 'pending'`
-        : `d.status = 'retrying' AND d.next_attempt_at <= now()`;
-    const rows: ClaimRow[] = await this.dataSource.query(
-      `WITH claimed AS (
-         UPDATE deliveries d
-         SET status = 'delivering',
-             lease_expires_at = now() + make_interval(secs => $2::double precision / 1000),
-             updated_at = now()
-         WHERE d.id = $1
-           AND (${claimable} OR (d.status = 'delivering' AND d.lease_expires_at < now()))
-         RETURNING d.id, d.event_id, d.account_id, d.attempt_count, d.webhook_id
-       )
-       SELECT c.*, w.url, w.headers, w.secret, w.previous_secret, w.previous_secret_expires_at,
-              e.occurred_at, e.body
-       FROM claimed c
-       JOIN webhooks w ON w.id = c.webhook_id
-       JOIN events e ON e.id = c.event_id`,
-      [deliveryId, leaseMs],
-    );
-    const row = rows[0];
-    return row === undefined ? null : toClaimedDelivery(row);
+  async claimFirstAttempt(deliveryId: string, leaseMs: number): Promise<ClaimedDelivery | null> {
+    const [claimed] = await this.claim({
+      where: `d.id = $2 AND (d.status = 'pending' OR ${LEASE_EXPIRED})`,
+      parameters: [deliveryId],
+      orderBy: 'd.id',
+      limit: 1,
+      leaseMs,
+      trigger: 'scheduled',
+    });
+    return claimed ?? null;
   }
 
-  /** Records the attempt and moves the delivery on, atomically. */
+  /**
+   * Takes up to `limit` deliveries whose retry is due, oldest first, and those left
+   * `delivering` by a worker that died. SKIP LOCKED lets any number of workers poll at once.
+   */
+  claimDueRetries(limit: number, leaseMs: number): Promise<ClaimedDelivery[]> {
+    return this.claim({
+      where: `((d.status = 'retrying' AND d.next_attempt_at <= now()) OR ${LEASE_EXPIRED})`,
+      parameters: [],
+      orderBy: 'd.next_attempt_at',
+      limit,
+      leaseMs,
+      trigger: 'scheduled',
+    });
+  }
+
+  /** Takes up to `limit` deliveries for which a manual attempt was asked (retry or replay). */
+  claimManualAttempts(limit: number, leaseMs: number): Promise<ClaimedDelivery[]> {
+    return this.claim({
+      where: `d.manual_attempt_requested_at IS NOT NULL AND d.status <> 'delivering'`,
+      parameters: [],
+      orderBy: 'd.manual_attempt_requested_at',
+      limit,
+      leaseMs,
+      trigger: 'manual',
+    });
+  }
+
+  /** Records the attempt, moves the delivery on and updates the endpoint's health, atomically. */
   async recordAttempt(
     delivery: ClaimedDelivery,
     attempt: AttemptRecord,
     transition: DeliveryTransition,
+    endpointPolicy: EndpointFailurePolicy,
   ): Promise<void> {
-    const nextAttemptAt = transition.status === 'retrying' ? transition.nextAttemptAt : null;
     await this.dataSource.transaction(async (manager) => {
       await manager.query(
         `INSERT INTO delivery_attempts
@@ -169,49 +196,216 @@ export class DeliveryRepository {
           attempt.responseStatus,
           attempt.responseBody,
           attempt.error,
-          nextAttemptAt,
+          nextAttemptAt(transition),
         ],
       );
-      await manager.query(
-        `UPDATE deliveries
-         SET status = $2, attempt_count = GREATEST(attempt_count, $3), next_attempt_at = $4,
-             lease_expires_at = NULL, last_response_status = $5, last_error = $6,
-             completed_at = CASE WHEN $2 IN ('succeeded', 'failed', 'discarded') THEN now() END,
-             updated_at = now()
-         WHERE id = $1`,
-        [
-          delivery.id,
-          transition.status satisfies DeliveryStatus,
-          delivery.attemptNumber,
-          nextAttemptAt,
-          attempt.responseStatus,
-          attempt.error,
-        ],
-      );
+      await moveDelivery(manager, delivery, transition, {
+        attemptCount: delivery.attemptNumber,
+        responseStatus: attempt.responseStatus,
+        error: attempt.error,
+      });
       if (transition.status === 'discarded' && transition.disableWebhookReason) {
         await disableWebhook(manager, delivery.webhook.id, transition.disableWebhookReason);
+      } else {
+        await updateEndpointHealth(
+          manager,
+          delivery.webhook.id,
+          attempt.error === null,
+          endpointPolicy,
+        );
       }
     });
+  }
+
+  /**
+   * Asks the workers for one manual attempt of a delivery. False when there is no such
+   * delivery, or an attempt of it is under way right now.
+   */
+  async requestManualAttempt(deliveryId: string): Promise<boolean> {
+    const rows: { id: string }[] = await this.dataSource.query(
+      `WITH requested AS (
+         UPDATE deliveries SET manual_attempt_requested_at = now(), updated_at = now()
+         WHERE id = $1 AND status <> 'delivering'
+         RETURNING id
+       )
+       SELECT id FROM requested`,
+      [deliveryId],
+    );
+    return rows.length > 0;
+  }
+
+  /** Asks for one more attempt of each delivery of the webhook created in [since, until). */
+  async requestReplay(webhookId: string, since: Date, until: Date | null): Promise<number> {
+    const [{ count }]: { count: number }[] = await this.dataSource.query(
+      `WITH requested AS (
+         UPDATE deliveries SET manual_attempt_requested_at = now(), updated_at = now()
+         WHERE webhook_id = $1 AND created_at >= $2 AND ($3::timestamptz IS NULL OR created_at < $3)
+           AND status <> 'delivering'
+         RETURNING 1
+       )
+       SELECT count(*)::int AS count FROM requested`,
+      [webhookId, since, until],
+    );
+    return count;
+  }
+
+  /** Ends a delivery without sending it, for a webhook that was disabled or deleted meanwhile. */
+  async discardUnsent(delivery: ClaimedDelivery, reason: string): Promise<void> {
+    await moveDelivery(
+      this.dataSource.manager,
+      delivery,
+      { status: 'discarded' },
+      {
+        attemptCount: delivery.attemptNumber - 1,
+        responseStatus: null,
+        error: reason,
+      },
+    );
+  }
+
+  private async claim(options: {
+    where: string;
+    parameters: unknown[];
+    orderBy: string;
+    limit: number;
+    leaseMs: number;
+    trigger: AttemptTrigger;
+  }): Promise<ClaimedDelivery[]> {
+    const rows: ClaimRow[] = await this.dataSource.query(
+      `WITH target AS (
+         SELECT d.id, d.status AS previous_status, d.next_attempt_at AS previous_next_attempt_at
+         FROM deliveries d
+         WHERE ${options.where}
+         ORDER BY ${options.orderBy}
+         LIMIT ${Math.max(1, Math.floor(options.limit))}
+         FOR UPDATE SKIP LOCKED
+       ),
+       claimed AS (
+         UPDATE deliveries d
+         SET status = 'delivering',
+             lease_expires_at = now() + make_interval(secs => $1::double precision / 1000),
+             manual_attempt_requested_at = ${options.trigger === 'manual' ? 'NULL' : 'd.manual_attempt_requested_at'},
+             updated_at = now()
+         FROM target t
+         WHERE d.id = t.id
+         RETURNING d.id, d.event_id, d.account_id, d.attempt_count, d.webhook_id,
+                   t.previous_status, t.previous_next_attempt_at
+       )
+       SELECT c.*, w.url, w.headers, w.secret, w.previous_secret, w.previous_secret_expires_at,
+              (w.enabled AND w.deleted_at IS NULL) AS webhook_active, e.occurred_at, e.body,
+              (SELECT count(*)::int FROM delivery_attempts a
+               WHERE a.delivery_id = c.id AND a.trigger = 'scheduled') AS scheduled_attempts
+       FROM claimed c
+       JOIN webhooks w ON w.id = c.webhook_id
+       JOIN events e ON e.id = c.event_id`,
+      [options.leaseMs, ...options.parameters],
+    );
+    return rows.map((row) => toClaimedDelivery(row, options.trigger));
+  }
+}
+
+function nextAttemptAt(transition: DeliveryTransition): Date | null {
+  return transition.status === 'retrying' || transition.status === 'pending'
+    ? transition.nextAttemptAt
+    : null;
+}
+
+async function moveDelivery(
+  manager: EntityManager,
+  delivery: ClaimedDelivery,
+  transition: DeliveryTransition,
+  facts: { attemptCount: number; responseStatus: number | null; error: string | null },
+): Promise<void> {
+  await manager.query(
+    `UPDATE deliveries
+     SET status = $2, attempt_count = GREATEST(attempt_count, $3), next_attempt_at = $4,
+         lease_expires_at = NULL, last_response_status = COALESCE($5, last_response_status),
+         last_error = $6,
+         completed_at = CASE WHEN $2 IN ('succeeded', 'failed', 'discarded') THEN now() END,
+         updated_at = now()
+     WHERE id = $1`,
+    [
+      delivery.id,
+      transition.status satisfies DeliveryStatus,
+      facts.attemptCount,
+      nextAttemptAt(transition),
+      facts.responseStatus,
+      facts.error,
+    ],
+  );
+}
+
+/**
+ * Svix-style endpoint health: a success resets the failing streak; a webhook failing
+ * for long enough, with enough attempts, is disabled rather than retried for ever.
+ */
+async function updateEndpointHealth(
+  manager: EntityManager,
+  webhookId: string,
+  succeeded: boolean,
+  policy: EndpointFailurePolicy,
+): Promise<void> {
+  if (succeeded) {
+    await manager.query(
+      `UPDATE webhooks SET failing_since = NULL, consecutive_failures = 0, last_success_at = now()
+       WHERE id = $1`,
+      [webhookId],
+    );
+    return;
+  }
+  const [row]: { failing_since: Date; consecutive_failures: number; enabled: boolean }[] =
+    await manager.query(
+      // Wrapped in a SELECT: TypeORM answers a bare UPDATE … RETURNING as [rows, count].
+      `WITH updated AS (
+         UPDATE webhooks
+         SET failing_since = COALESCE(failing_since, now()),
+             consecutive_failures = consecutive_failures + 1,
+             last_failure_at = now()
+         WHERE id = $1
+         RETURNING failing_since, consecutive_failures, enabled
+       )
+       SELECT * FROM updated`,
+      [webhookId],
+    );
+  if (
+    row?.enabled &&
+    row.consecutive_failures >= policy.minFailures &&
+    Date.now() - row.failing_since.getTime() >= policy.failingForMs
+  ) {
+    await disableWebhook(
+      manager,
+      webhookId,
+      `failing since ${row.failing_since.toISOString()} without a success ` +
+        `(${row.consecutive_failures} failed attempts)`,
+    );
   }
 }
 
 /** A disabled webhook takes no new deliveries, and those still waiting are discarded. */
-async function disableWebhook(manager: EntityManager, webhookId: string, reason: string) {
+export async function disableWebhook(manager: EntityManager, webhookId: string, reason: string) {
   await manager.query(
     `UPDATE webhooks SET enabled = false, disabled_reason = $2, updated_at = now()
      WHERE id = $1 AND enabled`,
     [webhookId, reason],
   );
+  await discardWaitingDeliveries(manager, webhookId, reason);
+}
+
+export async function discardWaitingDeliveries(
+  manager: EntityManager,
+  webhookId: string,
+  reason: string,
+): Promise<void> {
   await manager.query(
     `UPDATE deliveries
-     SET status = 'discarded', next_attempt_at = NULL, completed_at = now(), updated_at = now(),
-         last_error = $2
+     SET status = 'discarded', next_attempt_at = NULL, manual_attempt_requested_at = NULL,
+         completed_at = now(), updated_at = now(), last_error = $2
      WHERE webhook_id = $1 AND status IN ('pending', 'retrying')`,
-    [webhookId, reason],
+    [webhookId, `discarded: ${reason}`],
   );
 }
 
-function toClaimedDelivery(row: ClaimRow): ClaimedDelivery {
+function toClaimedDelivery(row: ClaimRow, trigger: AttemptTrigger): ClaimedDelivery {
   const secrets = [row.secret];
   if (
     row.previous_secret &&
@@ -224,9 +418,18 @@ function toClaimedDelivery(row: ClaimRow): ClaimedDelivery {
     id: row.id,
     eventId: row.event_id,
     accountId: row.account_id,
+    trigger,
     attemptNumber: row.attempt_count + 1,
+    scheduledAttempts: row.scheduled_attempts,
+    previous: { status: row.previous_status, nextAttemptAt: row.previous_next_attempt_at },
     occurredAt: row.occurred_at,
     body: row.body,
-    webhook: { id: row.webhook_id, url: row.url, headers: row.headers, secrets },
+    webhook: {
+      id: row.webhook_id,
+      url: row.url,
+      headers: row.headers,
+      secrets,
+      active: row.webhook_active,
+    },
   };
 }

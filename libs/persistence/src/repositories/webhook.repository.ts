@@ -3,6 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { IsNull, Repository } from 'typeorm';
 import { WebhookEntity } from '../entities';
+import { discardWaitingDeliveries } from './delivery.repository';
 
 export interface NewWebhook {
   accountId: string;
@@ -28,6 +29,10 @@ export class WebhookRepository {
       id: randomUUID(),
       ...input,
       enabled: true,
+      failingSince: null,
+      consecutiveFailures: 0,
+      lastSuccessAt: null,
+      lastFailureAt: null,
       disabledReason: null,
       previousSecret: null,
       previousSecretExpiresAt: null,
@@ -56,16 +61,48 @@ export class WebhookRepository {
     });
   }
 
+  /**
+   * Disabling discards the deliveries still waiting; enabling again clears the reason and
+   * the failing streak, so an automatically disabled webhook gets a fresh start.
+   */
   async update(webhook: WebhookEntity, changes: WebhookChanges): Promise<WebhookEntity> {
+    const defined = Object.fromEntries(
+      Object.entries(changes).filter(([, value]) => value !== undefined),
+    );
     const resumed = changes.enabled === true && !webhook.enabled;
-    Object.assign(webhook, changes, resumed ? { disabledReason: null } : {});
-    if (changes.enabled === false && webhook.disabledReason === null) {
-      webhook.disabledReason = 'disabled by an operator';
+    const paused = changes.enabled === false && webhook.enabled;
+    Object.assign(webhook, defined);
+    if (resumed) {
+      Object.assign(webhook, { disabledReason: null, failingSince: null, consecutiveFailures: 0 });
     }
+    if (paused) webhook.disabledReason = 'disabled through the API';
+    return this.webhooks.manager.transaction(async (manager) => {
+      const saved = await manager.save(webhook);
+      if (paused) await discardWaitingDeliveries(manager, webhook.id, 'webhook disabled');
+      return saved;
+    });
+  }
+
+  /** A new secret signs from now on; the old one keeps signing too until `graceMs` has passed. */
+  async rotateSecret(
+    webhook: WebhookEntity,
+    secret: string,
+    graceMs: number,
+  ): Promise<WebhookEntity> {
+    webhook.previousSecret = webhook.secret;
+    webhook.previousSecretExpiresAt = new Date(Date.now() + graceMs);
+    webhook.secret = secret;
     return this.webhooks.save(webhook);
   }
 
   async markDeleted(webhook: WebhookEntity): Promise<void> {
-    await this.webhooks.update({ id: webhook.id }, { deletedAt: new Date(), enabled: false });
+    await this.webhooks.manager.transaction(async (manager) => {
+      await manager.update(
+        WebhookEntity,
+        { id: webhook.id },
+        { deletedAt: new Date(), enabled: false },
+      );
+      await discardWaitingDeliveries(manager, webhook.id, 'webhook deleted');
+    });
   }
 }
