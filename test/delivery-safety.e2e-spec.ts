@@ -1,0 +1,198 @@
+import { lookup } from 'node:dns/promises';
+import { hostname } from 'node:os';
+import { Webhook } from 'standardwebhooks';
+import { Stack, WebhookReceiver, eventually, sleep, uniqueAccountId } from '@libs/testing';
+
+interface Delivery {
+  id: string;
+  status: string;
+  attempts: { error: string | null; trigger: string; response_status: number | null }[];
+}
+
+describe('no head-of-line blocking, secret rotation, replay (e2e)', () => {
+  let stack: Stack;
+  const receiver = new WebhookReceiver();
+
+  const subscribe = async (account: string, path: string) => {
+    const created = await stack.api.post<{ id: string; secret: string }>('/v1/webhooks', {
+      account_id: account,
+      url: receiver.url(path),
+    });
+    expect(created.status).toBe(201);
+    return created.body;
+  };
+  const publish = async (account: string, data: Record<string, unknown> = {}) => {
+    const answer = await stack.api.post<{ id: string }>('/v1/events', {
+      type: 'user.created',
+      account_id: account,
+      data,
+    });
+    expect(answer.status).toBe(202);
+    return answer.body.id;
+  };
+  const deliveriesOf = async (webhookId: string) =>
+    (await stack.api.get<{ data: Delivery[] }>(`/v1/deliveries?webhook_id=${webhookId}`)).body.data;
+
+  beforeAll(async () => {
+    await receiver.start();
+    stack = await Stack.start({
+      DELIVERY_TIMEOUT_MS: '2000',
+      RETRY_SCHEDULE: '0,60',
+      RETRY_POLL_INTERVAL_MS: '100',
+    });
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+    await receiver.stop();
+  });
+
+  it("keeps delivering other accounts' events promptly while one receiver hangs", async () => {
+    const hangingAccount = uniqueAccountId('hanging');
+    const healthyAccount = uniqueAccountId('healthy');
+    receiver.reply('/hanging', () => ({ hang: true }));
+    const hanging = await subscribe(hangingAccount, '/hanging');
+    await subscribe(healthyAccount, '/healthy');
+
+    for (let index = 0; index < 3; index += 1) await publish(hangingAccount, { index });
+    const started = Date.now();
+    for (let index = 0; index < 30; index += 1) await publish(healthyAccount, { index });
+    await eventually(() => expect(receiver.requestsTo('/healthy')).toHaveLength(30), {
+      timeoutMs: 10_000,
+    });
+    const lastHealthy = Math.max(
+      ...receiver.requestsTo('/healthy').map((request) => request.receivedAt),
+    );
+    // The hanging account needs 3 x 2 s; the healthy one must not wait for any of it.
+    expect(lastHealthy - started).toBeLessThan(2000);
+
+    const timedOut = await eventually(async () => {
+      const [first] = (await deliveriesOf(hanging.id)).filter(
+        (delivery) => delivery.status === 'retrying',
+      );
+      expect(first).toBeDefined();
+      return (await stack.api.get<Delivery>(`/v1/deliveries/${first.id}`)).body;
+    });
+    expect(timedOut.attempts[0]).toMatchObject({
+      response_status: null,
+      error: 'timeout: no answer within 2000 ms',
+    });
+  });
+
+  it('signs with both the old and the new secret for a day after a rotation', async () => {
+    const account = uniqueAccountId('rotating');
+    const webhook = await subscribe(account, '/rotating');
+    const rotated = await stack.api.post<{ secret: string }>(
+      `/v1/webhooks/${webhook.id}/rotate-secret`,
+    );
+    expect(rotated.status).toBe(200);
+    expect(rotated.body.secret).toMatch(/^whsec_/);
+    expect(rotated.body.secret).not.toBe(webhook.secret);
+    const fetched = await stack.api.get<Record<string, unknown>>(`/v1/webhooks/${webhook.id}`);
+    expect(fetched.body).not.toHaveProperty('secret');
+
+    await publish(account);
+    await eventually(() => expect(receiver.requestsTo('/rotating')).toHaveLength(1));
+    const [request] = receiver.requestsTo('/rotating');
+    const headers = {
+      'webhook-id': String(request.headers['webhook-id']),
+      'webhook-timestamp': String(request.headers['webhook-timestamp']),
+      'webhook-signature': String(request.headers['webhook-signature']),
+    };
+    expect(headers['webhook-signature'].split(' ')).toHaveLength(2);
+    expect(() => new Webhook(webhook.secret).verify(request.body, headers)).not.toThrow();
+    expect(() => new Webhook(rotated.body.secret).verify(request.body, headers)).not.toThrow();
+  });
+
+  it("replays a webhook's deliveries of a time window", async () => {
+    const account = uniqueAccountId('replayed');
+    const webhook = await subscribe(account, '/replayed');
+    const since = new Date(Date.now() - 1000).toISOString();
+    const ids = [await publish(account, { n: 1 }), await publish(account, { n: 2 })];
+    await eventually(() => expect(receiver.requestsTo('/replayed')).toHaveLength(2));
+
+    const replay = await stack.api.post<{ queued: number }>(`/v1/webhooks/${webhook.id}/replay`, {
+      since,
+    });
+    expect(replay).toEqual({ status: 202, body: { queued: 2 } });
+    await eventually(() => expect(receiver.requestsTo('/replayed')).toHaveLength(4));
+    const replayedIds = receiver
+      .requestsTo('/replayed')
+      .slice(2)
+      .map((request) => String(request.headers['webhook-id']));
+    expect(replayedIds.sort()).toEqual([...ids].sort());
+    const [latest] = await deliveriesOf(webhook.id);
+    const detail = (await stack.api.get<Delivery>(`/v1/deliveries/${latest.id}`)).body;
+    expect(detail.attempts.map((attempt) => attempt.trigger)).toEqual(['scheduled', 'manual']);
+
+    const future = new Date(Date.now() + 60_000).toISOString();
+    expect(
+      (await stack.api.post(`/v1/webhooks/${webhook.id}/replay`, { since: future })).body,
+    ).toEqual({ queued: 0 });
+    expect(
+      (await stack.api.post(`/v1/webhooks/${webhook.id}/replay`, { since: 'yesterday' })).status,
+    ).toBe(400);
+  });
+});
+
+describe('private address guard (e2e)', () => {
+  let stack: Stack;
+  const receiver = new WebhookReceiver();
+
+  beforeAll(async () => {
+    await receiver.start();
+    stack = await Stack.start({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'false' });
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+    await receiver.stop();
+  });
+
+  it.each([
+    '127.0.0.1',
+    'localhost',
+    '[::1]',
+    '127.9.8.7',
+    '2130706433',
+    '0x7f000001',
+    '[::ffff:127.0.0.1]',
+  ])('refuses a webhook on %s at creation', async (host) => {
+    const answer = await stack.api.post<{ message: string | string[] }>('/v1/webhooks', {
+      account_id: uniqueAccountId('guarded'),
+      url: `http://${host}:${receiver.listeningPort}/hook`,
+    });
+    expect(answer.status).toBe(400);
+    // Either refused as a non-public address, or (decimal form) not taken for a URL at all.
+    expect(String(answer.body.message)).toMatch(
+      /url is not allowed|url must be an http or https URL/,
+    );
+  });
+
+  it('blocks at delivery a name that resolves to loopback, and records why', async () => {
+    // The machine's own name resolves to a loopback address through /etc/hosts.
+    const name = hostname();
+    const { address } = await lookup(name);
+    expect(address).toMatch(/^127\./);
+    const account = uniqueAccountId('guarded');
+    const created = await stack.api.post<{ id: string }>('/v1/webhooks', {
+      account_id: account,
+      url: `http://${name}:${receiver.listeningPort}/hook`,
+    });
+    expect(created.status).toBe(201);
+    await stack.api.post('/v1/events', { type: 'user.created', account_id: account, data: {} });
+
+    const delivery = await eventually(async () => {
+      const listed = await stack.api.get<{ data: Delivery[] }>(
+        `/v1/deliveries?webhook_id=${created.body.id}`,
+      );
+      expect(listed.body.data[0]?.status).toBe('failed');
+      return (await stack.api.get<Delivery>(`/v1/deliveries/${listed.body.data[0].id}`)).body;
+    });
+    expect(delivery.attempts[0].error).toMatch(
+      new RegExp(`^blocked address: ${name} resolves to 127\\.`),
+    );
+    await sleep(500);
+    expect(receiver.requests).toHaveLength(0);
+  });
+});
