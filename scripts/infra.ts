@@ -1,0 +1,48 @@
+/**
+ * `npm run infra:up` / `npm run infra:down`: the local Kafka broker, and an embedded PostgreSQL
+ * when DATABASE_URL is not set, left running in the background for apps started by hand.
+ * Progress goes to stderr and the variables to stdout, so the output can be evaluated:
+ *   set -a; eval "$(npm run -s infra:up)"; set +a
+ */
+import {
+  startLocalKafka,
+  startLocalPostgres,
+  stopLocalKafka,
+  stopLocalPostgres,
+} from './infra/local';
+import { errorMessage } from './infra/process';
+
+async function up(): Promise<void> {
+  const kafka = await startLocalKafka(true);
+  const exports = [`KAFKA_BROKERS=${kafka.brokers}`];
+  if (process.env.DATABASE_URL) {
+    console.error('[postgres] DATABASE_URL is set: no embedded PostgreSQL started');
+  } else {
+    const postgres = await startLocalPostgres(true);
+    exports.push(`DATABASE_URL=${postgres.databaseUrl}`);
+  }
+  console.error('Local infrastructure is up (`npm run infra:down` stops it). Export:');
+  console.log(exports.join('\n'));
+}
+
+async function down(): Promise<void> {
+  const kafkaStopped = await stopLocalKafka();
+  console.error(kafkaStopped ? '[kafka] broker stopped' : '[kafka] no local broker was running');
+  const postgresStopped = await stopLocalPostgres();
+  console.error(
+    postgresStopped
+      ? '[postgres] embedded server stopped'
+      : '[postgres] no embedded server was running',
+  );
+}
+
+const commands: Record<string, () => Promise<void>> = { up, down };
+const command = commands[process.argv[2] ?? ''];
+if (!command) {
+  console.error('usage: tsx scripts/infra.ts up|down');
+  process.exit(2);
+}
+command().catch((error: unknown) => {
+  console.error(`infra ${process.argv[2]} failed: ${errorMessage(error)}`);
+  process.exit(1);
+});
