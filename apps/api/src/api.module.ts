@@ -1,6 +1,7 @@
 import { DynamicModule, MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
 import { AppConfig, ConfigModule } from '@libs/config';
 import { HealthModule, LoggingModule, PrometheusMetricsModule } from '@libs/observability';
+import { AccountsModule } from './accounts/accounts.module';
 import { DeliveriesModule } from './deliveries/deliveries.module';
 import { EventsModule } from './events/events.module';
 import { ApiMetricsModule } from './metrics/api-metrics.module';
@@ -21,6 +22,7 @@ export class ApiModule implements NestModule {
         EventsModule,
         WebhooksModule,
         DeliveriesModule,
+        AccountsModule,
       ],
     };
   }

@@ -2,6 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { AppConfig, ConfigModule } from '@libs/config';
 import { HealthModule, LoggingModule, PrometheusMetricsModule } from '@libs/observability';
 import { ConsumptionModule } from './consumption/consumption.module';
+import { RetentionModule } from './retention/retention.module';
 import { RetriesModule } from './retries/retries.module';
 
 @Module({})
@@ -16,6 +17,7 @@ export class WorkerModule {
         HealthModule,
         ConsumptionModule,
         RetriesModule,
+        RetentionModule,
       ],
     };
   }

@@ -41,6 +41,8 @@ export class AppConfig {
     readonly database: { url: string },
     readonly http: HttpConfig,
     readonly delivery: DeliveryConfig,
+    /** Events, deliveries and attempts older than this are deleted. */
+    readonly retention: { days: number },
     readonly logLevel: Environment['LOG_LEVEL'],
   ) {}
 }
@@ -101,6 +103,7 @@ export function loadConfig(source: EnvironmentSource = process.env): AppConfig {
         minAttempts: env.FAILING_WEBHOOK_MIN_ATTEMPTS,
       },
     },
+    { days: env.RETENTION_DAYS },
     env.LOG_LEVEL,
   );
 }

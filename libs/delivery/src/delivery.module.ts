@@ -10,6 +10,7 @@ import { AttemptDeliveryUseCase } from './use-cases/attempt-delivery.use-case';
 import { ClaimDueAttemptsUseCase } from './use-cases/claim-due-attempts.use-case';
 import { DeliverEventUseCase } from './use-cases/deliver-event.use-case';
 import { DeliveryObserver } from './use-cases/delivery-observer';
+import { PurgeExpiredHistoryUseCase } from './use-cases/purge-expired-history.use-case';
 
 export interface DeliveryModuleOptions {
   /** Replaces the no-op DeliveryObserver, for example with one that feeds metrics. */
@@ -18,7 +19,12 @@ export interface DeliveryModuleOptions {
   imports?: ModuleMetadata['imports'];
 }
 
-const USE_CASES = [AttemptDeliveryUseCase, DeliverEventUseCase, ClaimDueAttemptsUseCase];
+const USE_CASES = [
+  AttemptDeliveryUseCase,
+  DeliverEventUseCase,
+  ClaimDueAttemptsUseCase,
+  PurgeExpiredHistoryUseCase,
+];
 
 @Module({
   imports: [

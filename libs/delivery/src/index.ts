@@ -9,4 +9,5 @@ export * from './use-cases/attempt-delivery.use-case';
 export * from './use-cases/claim-due-attempts.use-case';
 export * from './use-cases/deliver-event.use-case';
 export * from './use-cases/delivery-observer';
+export * from './use-cases/purge-expired-history.use-case';
 export * from './user-agent';

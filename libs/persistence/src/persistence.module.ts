@@ -2,10 +2,30 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '@libs/config';
 import { dataSourceOptions } from './data-source';
-import { DeliveryAttemptEntity, DeliveryEntity, EventEntity, WebhookEntity } from './entities';
-import { DeliveryHistoryRepository, DeliveryRepository, WebhookRepository } from './repositories';
+import {
+  ApiKeyEntity,
+  DeliveryAttemptEntity,
+  DeliveryEntity,
+  EventEntity,
+  WebhookEntity,
+} from './entities';
+import {
+  ApiKeyRepository,
+  DeliveryHistoryRepository,
+  DeliveryRepository,
+  IdempotencyKeyRepository,
+  RetentionRepository,
+  WebhookRepository,
+} from './repositories';
 
-const REPOSITORIES = [WebhookRepository, DeliveryRepository, DeliveryHistoryRepository];
+const REPOSITORIES = [
+  WebhookRepository,
+  DeliveryRepository,
+  DeliveryHistoryRepository,
+  ApiKeyRepository,
+  IdempotencyKeyRepository,
+  RetentionRepository,
+];
 
 @Module({
   imports: [
@@ -13,7 +33,13 @@ const REPOSITORIES = [WebhookRepository, DeliveryRepository, DeliveryHistoryRepo
       inject: [AppConfig],
       useFactory: (config: AppConfig) => dataSourceOptions(config.database.url),
     }),
-    TypeOrmModule.forFeature([WebhookEntity, EventEntity, DeliveryEntity, DeliveryAttemptEntity]),
+    TypeOrmModule.forFeature([
+      WebhookEntity,
+      EventEntity,
+      DeliveryEntity,
+      DeliveryAttemptEntity,
+      ApiKeyEntity,
+    ]),
   ],
   providers: REPOSITORIES,
   exports: [...REPOSITORIES, TypeOrmModule],

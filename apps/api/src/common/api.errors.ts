@@ -2,6 +2,8 @@
 export enum ApiErrorCode {
   Unauthorized = 'unauthorized',
   ForbiddenAccount = 'forbidden_account',
+  AdminOnly = 'admin_only',
+  ApiKeyNotFound = 'api_key_not_found',
   WebhookNotFound = 'webhook_not_found',
   DeliveryNotFound = 'delivery_not_found',
   EventNotFound = 'event_not_found',

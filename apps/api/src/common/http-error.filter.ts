@@ -60,10 +60,12 @@ function statusOf(code: ApiErrorCode): HttpStatus {
     case ApiErrorCode.Unauthorized:
       return HttpStatus.UNAUTHORIZED;
     case ApiErrorCode.ForbiddenAccount:
+    case ApiErrorCode.AdminOnly:
       return HttpStatus.FORBIDDEN;
     case ApiErrorCode.WebhookNotFound:
     case ApiErrorCode.DeliveryNotFound:
     case ApiErrorCode.EventNotFound:
+    case ApiErrorCode.ApiKeyNotFound:
       return HttpStatus.NOT_FOUND;
     case ApiErrorCode.DestinationNotAllowed:
     case ApiErrorCode.InvalidCursor:

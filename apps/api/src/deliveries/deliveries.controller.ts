@@ -5,6 +5,8 @@ import {
   ApiNotFoundResponse,
   ApiOkResponse,
 } from '@nestjs/swagger';
+import { AccountScope } from '../auth/account-scope';
+import { CurrentScope } from '../auth/current-scope.decorator';
 import { V1Controller } from '../auth/v1-controller.decorator';
 import { DeliveryPageResponse, DeliveryWithAttemptsResponse } from './delivery.response';
 import { GetDeliveryUseCase } from './get-delivery.use-case';
@@ -20,19 +22,28 @@ export class DeliveriesController {
     private readonly retryDelivery: RetryDeliveryUseCase,
   ) {}
 
-  /** The delivery history, newest first, 50 a page by default (at most 100). */
+  /**
+   * The delivery history, newest first, 50 a page by default (at most 100). Pages are
+   * keyset-paginated: deliveries arriving meanwhile never shift or repeat later pages.
+   */
   @Get()
   @ApiOkResponse({ type: DeliveryPageResponse })
-  list(@Query() query: ListDeliveriesQuery): Promise<DeliveryPageResponse> {
-    return this.listDeliveries.execute(query);
+  list(
+    @Query() query: ListDeliveriesQuery,
+    @CurrentScope() scope: AccountScope,
+  ): Promise<DeliveryPageResponse> {
+    return this.listDeliveries.execute(query, scope);
   }
 
   /** One delivery with every attempt. */
   @Get(':id')
   @ApiOkResponse({ type: DeliveryWithAttemptsResponse })
   @ApiNotFoundResponse({ description: 'No such delivery' })
-  get(@Param('id', new ParseUUIDPipe()) id: string): Promise<DeliveryWithAttemptsResponse> {
-    return this.getDelivery.execute(id);
+  get(
+    @Param('id', new ParseUUIDPipe()) id: string,
+    @CurrentScope() scope: AccountScope,
+  ): Promise<DeliveryWithAttemptsResponse> {
+    return this.getDelivery.execute(id, scope);
   }
 
   /** One manual attempt now (trigger `manual`); scheduled retries stay as they are. */
@@ -41,8 +52,11 @@ export class DeliveriesController {
   @ApiAcceptedResponse({ description: 'The attempt is queued; a worker makes it within a second' })
   @ApiNotFoundResponse({ description: 'No such delivery' })
   @ApiConflictResponse({ description: 'An attempt of this delivery is under way' })
-  async retry(@Param('id', new ParseUUIDPipe()) id: string): Promise<{ status: 'queued' }> {
-    await this.retryDelivery.execute(id);
+  async retry(
+    @Param('id', new ParseUUIDPipe()) id: string,
+    @CurrentScope() scope: AccountScope,
+  ): Promise<{ status: 'queued' }> {
+    await this.retryDelivery.execute(id, scope);
     return { status: 'queued' };
   }
 }

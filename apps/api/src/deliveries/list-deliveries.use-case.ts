@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DeliveryHistoryRepository } from '@libs/persistence';
+import { AccountScope } from '../auth/account-scope';
 import { DeliveryPageResponse, toDeliveryResponse } from './delivery.response';
 import { decodeCursor, encodeCursor } from './delivery-cursor';
 import { ListDeliveriesQuery } from './list-deliveries.query';
@@ -10,10 +11,10 @@ const DEFAULT_LIMIT = 50;
 export class ListDeliveriesUseCase {
   constructor(private readonly history: DeliveryHistoryRepository) {}
 
-  async execute(query: ListDeliveriesQuery): Promise<DeliveryPageResponse> {
+  async execute(query: ListDeliveriesQuery, scope: AccountScope): Promise<DeliveryPageResponse> {
     const page = await this.history.list(
       {
-        accountId: query.account_id,
+        accountId: scope.listFilter(query.account_id),
         webhookId: query.webhook_id,
         eventId: query.event_id,
         eventType: query.event_type,

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DeliveryHistoryRepository, DeliveryRepository } from '@libs/persistence';
+import { AccountScope } from '../auth/account-scope';
 import { ApiError, ApiErrorCode } from '../common/api.errors';
 
 @Injectable()
@@ -10,14 +11,16 @@ export class RetryDeliveryUseCase {
   ) {}
 
   /** Queues one manual attempt, made by a worker within a poll interval; the schedule stays. */
-  async execute(id: string): Promise<void> {
-    if (await this.deliveries.requestManualAttempt(id)) return;
-    if ((await this.history.findWithAttempts(id)) === null) {
+  async execute(id: string, scope: AccountScope): Promise<void> {
+    const delivery = await this.history.findById(id);
+    if (delivery === null || !scope.canSee(delivery.accountId)) {
       throw new ApiError(ApiErrorCode.DeliveryNotFound, `Delivery ${id} not found`);
     }
-    throw new ApiError(
-      ApiErrorCode.AttemptInProgress,
-      `Delivery ${id} is being attempted right now`,
-    );
+    if (!(await this.deliveries.requestManualAttempt(id))) {
+      throw new ApiError(
+        ApiErrorCode.AttemptInProgress,
+        `Delivery ${id} is being attempted right now`,
+      );
+    }
   }
 }

@@ -1,14 +1,19 @@
-import { Body, Get, HttpCode, HttpStatus, Param, Post } from '@nestjs/common';
+import { Body, Get, Headers, HttpCode, HttpStatus, Param, Post } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
+  ApiForbiddenResponse,
+  ApiHeader,
   ApiNotFoundResponse,
   ApiOkResponse,
   ApiPayloadTooLargeResponse,
 } from '@nestjs/swagger';
-import { ExternalIdPipe } from '../common/external-id.pipe';
+import { AccountScope } from '../auth/account-scope';
+import { CurrentScope } from '../auth/current-scope.decorator';
 import { V1Controller } from '../auth/v1-controller.decorator';
+import { ExternalIdPipe } from '../common/external-id.pipe';
 import { EventResponse } from './event.response';
 import { GetEventUseCase } from './get-event.use-case';
+import { checkedIdempotencyKey } from './idempotency-key';
 import { PublishEventRequest, PublishEventResponse } from './publish-event.request';
 import { PublishEventUseCase } from './publish-event.use-case';
 
@@ -22,17 +27,36 @@ export class EventsController {
   /** Accepts an event once Kafka has it (acks=all); delivery happens asynchronously. */
   @Post()
   @HttpCode(HttpStatus.ACCEPTED)
+  @ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    description:
+      'The same key within 24 hours answers with the first event id and publishes nothing',
+  })
   @ApiAcceptedResponse({ type: PublishEventResponse })
+  @ApiForbiddenResponse({ description: 'An account key publishing for another account' })
   @ApiPayloadTooLargeResponse({ description: 'Body larger than MAX_EVENT_BYTES' })
-  async publish(@Body() request: PublishEventRequest): Promise<PublishEventResponse> {
-    const event = await this.publishEvent.execute(request);
-    return { id: event.id, status: 'accepted' };
+  async publish(
+    @Body() request: PublishEventRequest,
+    @CurrentScope() scope: AccountScope,
+    @Headers('idempotency-key') idempotencyKey?: string,
+  ): Promise<PublishEventResponse> {
+    const id = await this.publishEvent.execute(
+      request,
+      scope,
+      checkedIdempotencyKey(idempotencyKey),
+    );
+    return { id, status: 'accepted' };
   }
 
+  /** The stored event and its deliveries; 404 until a worker has consumed it. */
   @Get(':id')
   @ApiOkResponse({ type: EventResponse })
   @ApiNotFoundResponse({ description: 'No such event (or not consumed yet)' })
-  get(@Param('id', ExternalIdPipe) id: string): Promise<EventResponse> {
-    return this.getEvent.execute(id);
+  get(
+    @Param('id', new ExternalIdPipe()) id: string,
+    @CurrentScope() scope: AccountScope,
+  ): Promise<EventResponse> {
+    return this.getEvent.execute(id, scope);
   }
 }

@@ -1,6 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { WebhookEventMessage } from '@libs/contracts';
+import { IdempotencyKeyRepository } from '@libs/persistence';
+import { AccountScope } from '../auth/account-scope';
 import { ApiError, ApiErrorCode } from '../common/api.errors';
 import { ApiMetrics } from '../metrics/api-metrics';
 import { EventPublisher } from './event-publisher';
@@ -12,10 +14,21 @@ export class PublishEventUseCase {
 
   constructor(
     private readonly publisher: EventPublisher,
+    private readonly idempotencyKeys: IdempotencyKeyRepository,
     private readonly metrics: ApiMetrics,
   ) {}
 
-  async execute(request: PublishEventRequest): Promise<WebhookEventMessage> {
+  /**
+   * Returns the id of the accepted event. With an Idempotency-Key seen in the last 24 hours
+   * the earlier event's id comes back and nothing is published again; the same event `id`
+   * published twice is delivered once too (the worker stores each id once).
+   */
+  async execute(
+    request: PublishEventRequest,
+    scope: AccountScope,
+    idempotencyKey?: string,
+  ): Promise<string> {
+    scope.assertMayActFor(request.account_id);
     const event = Object.assign(new WebhookEventMessage(), {
       id: request.id ?? randomUUID(),
       type: request.type,
@@ -24,17 +37,25 @@ export class PublishEventUseCase {
       data: request.data,
       timestamp: request.timestamp ?? new Date().toISOString(),
     });
+    if (idempotencyKey !== undefined) {
+      const claim = await this.idempotencyKeys.claim(event.account_id, idempotencyKey, event.id);
+      if (!claim.first) return claim.eventId;
+    }
     try {
       await this.publisher.publish(event);
     } catch (error) {
       this.metrics.publishFailed();
       this.logger.error(`Publishing event ${event.id} failed: ${String(error)}`);
+      // Let the client retry with the same key.
+      if (idempotencyKey !== undefined) {
+        await this.idempotencyKeys.release(event.account_id, idempotencyKey, event.id);
+      }
       throw new ApiError(
         ApiErrorCode.PublishFailed,
         'The event could not be written to Kafka; retry later',
       );
     }
     this.metrics.eventPublished(event.type);
-    return event;
+    return event.id;
   }
 }

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { AppConfig } from '@libs/config';
 import { generateWebhookSecret, literalDestinationProblem } from '@libs/delivery';
 import { WebhookEntity, WebhookRepository } from '@libs/persistence';
+import { AccountScope } from '../auth/account-scope';
 import { ApiError, ApiErrorCode } from '../common/api.errors';
 import { CreateWebhookRequest } from './webhook.request';
 
@@ -12,7 +13,8 @@ export class CreateWebhookUseCase {
     private readonly config: AppConfig,
   ) {}
 
-  execute(request: CreateWebhookRequest): Promise<WebhookEntity> {
+  execute(request: CreateWebhookRequest, scope: AccountScope): Promise<WebhookEntity> {
+    scope.assertMayActFor(request.account_id);
     assertAllowedDestination(request.url, this.config);
     return this.webhooks.create({
       accountId: request.account_id,

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { WebhookRepository } from '@libs/persistence';
+import { AccountScope } from '../auth/account-scope';
 import { FindWebhookUseCase } from './find-webhook.use-case';
 
 @Injectable()
@@ -9,9 +10,9 @@ export class DeleteWebhookUseCase {
     private readonly webhooks: WebhookRepository,
   ) {}
 
-  /** The webhook stops receiving events at once; its delivery history stays. */
-  async execute(id: string): Promise<void> {
-    const webhook = await this.findWebhook.execute(id);
+  /** The webhook stops receiving events at once; waiting deliveries are discarded, history stays. */
+  async execute(id: string, scope: AccountScope): Promise<void> {
+    const webhook = await this.findWebhook.execute(id, scope);
     await this.webhooks.markDeleted(webhook);
   }
 }

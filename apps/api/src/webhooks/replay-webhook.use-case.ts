@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DeliveryRepository } from '@libs/persistence';
+import { AccountScope } from '../auth/account-scope';
 import { ApiError, ApiErrorCode } from '../common/api.errors';
 import { FindWebhookUseCase } from './find-webhook.use-case';
 import { ReplayWebhookRequest } from './webhook.request';
@@ -12,8 +13,8 @@ export class ReplayWebhookUseCase {
   ) {}
 
   /** Queues one more attempt of every delivery of the webhook in the window; returns how many. */
-  async execute(id: string, request: ReplayWebhookRequest): Promise<number> {
-    const webhook = await this.findWebhook.execute(id);
+  async execute(id: string, request: ReplayWebhookRequest, scope: AccountScope): Promise<number> {
+    const webhook = await this.findWebhook.execute(id, scope);
     if (!webhook.enabled) {
       throw new ApiError(
         ApiErrorCode.WebhookDisabled,

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { generateWebhookSecret } from '@libs/delivery';
 import { WebhookEntity, WebhookRepository } from '@libs/persistence';
+import { AccountScope } from '../auth/account-scope';
 import { FindWebhookUseCase } from './find-webhook.use-case';
 
 /** Receivers get a day to switch: meanwhile every request carries both signatures. */
@@ -13,8 +14,8 @@ export class RotateWebhookSecretUseCase {
     private readonly webhooks: WebhookRepository,
   ) {}
 
-  async execute(id: string): Promise<WebhookEntity> {
-    const webhook = await this.findWebhook.execute(id);
+  async execute(id: string, scope: AccountScope): Promise<WebhookEntity> {
+    const webhook = await this.findWebhook.execute(id, scope);
     return this.webhooks.rotateSecret(webhook, generateWebhookSecret(), PREVIOUS_SECRET_GRACE_MS);
   }
 }

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '@libs/config';
 import { WebhookEntity, WebhookRepository } from '@libs/persistence';
+import { AccountScope } from '../auth/account-scope';
 import { assertAllowedDestination } from './create-webhook.use-case';
 import { FindWebhookUseCase } from './find-webhook.use-case';
 import { UpdateWebhookRequest } from './webhook.request';
@@ -13,8 +14,12 @@ export class UpdateWebhookUseCase {
     private readonly config: AppConfig,
   ) {}
 
-  async execute(id: string, request: UpdateWebhookRequest): Promise<WebhookEntity> {
-    const webhook = await this.findWebhook.execute(id);
+  async execute(
+    id: string,
+    request: UpdateWebhookRequest,
+    scope: AccountScope,
+  ): Promise<WebhookEntity> {
+    const webhook = await this.findWebhook.execute(id, scope);
     if (request.url !== undefined) assertAllowedDestination(request.url, this.config);
     return this.webhooks.update(webhook, {
       url: request.url,

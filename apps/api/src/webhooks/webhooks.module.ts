@@ -3,6 +3,7 @@ import { PersistenceModule } from '@libs/persistence';
 import { CreateWebhookUseCase } from './create-webhook.use-case';
 import { DeleteWebhookUseCase } from './delete-webhook.use-case';
 import { FindWebhookUseCase } from './find-webhook.use-case';
+import { GetWebhookStatsUseCase } from './get-webhook-stats.use-case';
 import { ReplayWebhookUseCase } from './replay-webhook.use-case';
 import { RotateWebhookSecretUseCase } from './rotate-webhook-secret.use-case';
 import { UpdateWebhookUseCase } from './update-webhook.use-case';
@@ -18,6 +19,7 @@ import { WebhooksController } from './webhooks.controller';
     DeleteWebhookUseCase,
     RotateWebhookSecretUseCase,
     ReplayWebhookUseCase,
+    GetWebhookStatsUseCase,
   ],
 })
 export class WebhooksModule {}

@@ -19,6 +19,12 @@ export interface DeliveryPage {
   nextSeq: string | null;
 }
 
+export interface WebhookStats {
+  deliveriesByStatus: Partial<Record<DeliveryStatus, number>>;
+  attempts: number;
+  successfulAttempts: number;
+}
+
 /** Read side of the delivery history, for the admin API. */
 @Injectable()
 export class DeliveryHistoryRepository {
@@ -53,6 +59,34 @@ export class DeliveryHistoryRepository {
     const hasMore = rows.length > limit;
     const deliveries = hasMore ? rows.slice(0, limit) : rows;
     return { deliveries, nextSeq: hasMore ? deliveries[deliveries.length - 1].seq : null };
+  }
+
+  /** Deliveries of the webhook created since `since`, by status, and attempts made since then. */
+  async webhookStats(webhookId: string, since: Date): Promise<WebhookStats> {
+    const byStatus: { status: DeliveryStatus; count: number }[] = await this.deliveries.query(
+      `SELECT status, count(*)::int AS count FROM deliveries
+       WHERE webhook_id = $1 AND created_at >= $2
+       GROUP BY status`,
+      [webhookId, since],
+    );
+    // Retries reach back up to the schedule's length, so look at deliveries of a longer span.
+    const [attempts]: { total: number; succeeded: number }[] = await this.deliveries.query(
+      `SELECT count(*)::int AS total,
+              count(*) FILTER (WHERE a.response_status BETWEEN 200 AND 299)::int AS succeeded
+       FROM deliveries d
+       JOIN delivery_attempts a ON a.delivery_id = d.id AND a.started_at >= $2
+       WHERE d.webhook_id = $1 AND d.created_at >= $2::timestamptz - interval '2 days'`,
+      [webhookId, since],
+    );
+    return {
+      deliveriesByStatus: Object.fromEntries(byStatus.map((row) => [row.status, row.count])),
+      attempts: attempts.total,
+      successfulAttempts: attempts.succeeded,
+    };
+  }
+
+  findById(id: string): Promise<DeliveryEntity | null> {
+    return this.deliveries.findOneBy({ id });
   }
 
   findWithAttempts(id: string): Promise<DeliveryEntity | null> {

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { requiredVariable, uniqueAccountId } from '@libs/testing';
+import { IsolatedDatabase, createIsolatedDatabase, uniqueAccountId } from '@libs/testing';
 import { dataSourceOptions } from '../data-source';
 import { WebhookEntity } from '../entities';
 import { DeliveryRepository, IncomingEvent } from './delivery.repository';
 
 describe('DeliveryRepository on a real Postgres', () => {
+  let database: IsolatedDatabase;
   let dataSource: DataSource;
   let deliveries: DeliveryRepository;
   let webhookIds: string[];
@@ -24,9 +25,8 @@ describe('DeliveryRepository on a real Postgres', () => {
     (await dataSource.query(`SELECT status FROM deliveries WHERE id = $1`, [id]))[0].status;
 
   beforeAll(async () => {
-    dataSource = await new DataSource(
-      dataSourceOptions(requiredVariable('DATABASE_URL'), 4),
-    ).initialize();
+    database = await createIsolatedDatabase();
+    dataSource = await new DataSource(dataSourceOptions(database.url, 4)).initialize();
     deliveries = new DeliveryRepository(dataSource);
     const webhooks = dataSource.getRepository(WebhookEntity);
     webhookIds = [randomUUID(), randomUUID()];
@@ -44,7 +44,10 @@ describe('DeliveryRepository on a real Postgres', () => {
     }
   });
 
-  afterAll(() => dataSource?.destroy());
+  afterAll(async () => {
+    await dataSource?.destroy();
+    await database?.drop();
+  });
 
   it('stores an event and its deliveries once, however often the message is read', async () => {
     const event = newEvent();

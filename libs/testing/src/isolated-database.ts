@@ -1,0 +1,43 @@
+import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
+import { runMigrations } from '@libs/persistence';
+import { requiredVariable } from './test-environment';
+
+export interface IsolatedDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+/**
+ * A migrated database of its own, on the run's Postgres server, for tests of queries that
+ * scan the whole table (due retries, retention): the e2e tests' rows must not leak in, and
+ * such a test must not claim or delete theirs.
+ */
+export async function createIsolatedDatabase(): Promise<IsolatedDatabase> {
+  const serverUrl = new URL(requiredVariable('DATABASE_URL'));
+  const name = `webhooks_isolated_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  await withAdminClient(serverUrl, (client) => client.query(`CREATE DATABASE ${name}`));
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  await runMigrations(url.toString());
+  return {
+    url: url.toString(),
+    drop: () =>
+      withAdminClient(serverUrl, (client) =>
+        client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+      ),
+  };
+}
+
+async function withAdminClient(
+  serverUrl: URL,
+  work: (client: Client) => Promise<unknown>,
+): Promise<void> {
+  const client = new Client({ connectionString: serverUrl.toString() });
+  await client.connect();
+  try {
+    await work(client);
+  } finally {
+    await client.end();
+  }
+}
