@@ -52,6 +52,7 @@ export class ApiClient {
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await response.text();
-    return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
+    const json = response.headers.get('content-type')?.includes('application/json') ?? false;
+    return { status: response.status, body: (json && text ? JSON.parse(text) : text) as T };
   }
 }

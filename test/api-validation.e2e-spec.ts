@@ -1,0 +1,134 @@
+import { Stack, uniqueAccountId } from '@libs/testing';
+
+interface ErrorBody {
+  statusCode: number;
+  error: string;
+  message: string | string[];
+}
+
+describe('validation: bad input answers 4xx with what is wrong (e2e)', () => {
+  let stack: Stack;
+  const account = uniqueAccountId('validation');
+
+  beforeAll(async () => {
+    stack = await Stack.start({ MAX_EVENT_BYTES: '4096' });
+  });
+
+  afterAll(() => stack?.stop());
+
+  const expectError = (
+    answer: { status: number; body: ErrorBody },
+    status: number,
+    mention?: RegExp,
+  ) => {
+    expect(answer.status).toBe(status);
+    expect(answer.body).toEqual({
+      statusCode: status,
+      error: expect.any(String),
+      message: expect.anything(),
+    });
+    if (mention) expect(JSON.stringify(answer.body.message)).toMatch(mention);
+  };
+
+  it('lists every bad field of an event at once', async () => {
+    const answer = await stack.api.post<ErrorBody>('/v1/events', {
+      type: 'not a type',
+      account_id: '',
+      data: 'text',
+      timestamp: 'yesterday',
+      surprise: true,
+    });
+    expectError(answer, 400);
+    const messages = answer.body.message as string[];
+    for (const field of ['type', 'account_id', 'data', 'timestamp', 'surprise']) {
+      expect(messages.some((message) => message.includes(field))).toBe(true);
+    }
+  });
+
+  it.each<[string, string | object, number, RegExp]>([
+    ['malformed JSON', '{"type": "user.created",', 400, /JSON/],
+    ['a JSON array', '[1, 2]', 400, /type|account_id|data/],
+    ['no data', { type: 'user.created', account_id: 'acme' }, 400, /data/],
+    [
+      'an id with spaces',
+      { id: 'a b', type: 'user.created', account_id: 'acme', data: {} },
+      400,
+      /id must/,
+    ],
+  ])('refuses an event with %s', async (_label, body, status, mention) => {
+    expectError(await stack.api.post<ErrorBody>('/v1/events', body), status, mention);
+  });
+
+  it('answers 413 for an event over MAX_EVENT_BYTES', async () => {
+    const body = { type: 'user.created', account_id: account, data: { blob: 'x'.repeat(8192) } };
+    expectError(await stack.api.post<ErrorBody>('/v1/events', body), 413, /MAX_EVENT_BYTES/);
+  });
+
+  it.each<[string, object, RegExp]>([
+    ['no url', { account_id: 'acme' }, /url/],
+    ['an ftp url', { account_id: 'acme', url: 'ftp://example.com/x' }, /url/],
+    [
+      'bad event types',
+      { account_id: 'acme', url: 'https://example.com', event_types: ['*.x'] },
+      /event_types/,
+    ],
+    [
+      'reserved headers',
+      { account_id: 'acme', url: 'https://example.com', headers: { 'webhook-id': 'x' } },
+      /set by the service/,
+    ],
+    [
+      'an unknown field',
+      { account_id: 'acme', url: 'https://example.com', secret: 'mine' },
+      /secret should not exist/,
+    ],
+  ])('refuses a webhook with %s', async (_label, body, mention) => {
+    expectError(await stack.api.post<ErrorBody>('/v1/webhooks', body), 400, mention);
+  });
+
+  it.each<[string, RegExp]>([
+    ['limit=0', /limit/],
+    ['limit=101', /limit/],
+    ['limit=ten', /limit/],
+    ['status=lost', /status/],
+    ['since=yesterday', /since/],
+    ['webhook_id=42', /webhook_id/],
+    ['cursor=not-a-cursor', /cursor/],
+    ['sort=asc', /sort should not exist/],
+  ])('refuses a delivery query with %s', async (query, mention) => {
+    expectError(await stack.api.get<ErrorBody>(`/v1/deliveries?${query}`), 400, mention);
+  });
+
+  it.each<[string, number]>([
+    ['/v1/webhooks/not-a-uuid', 400],
+    ['/v1/deliveries/123', 400],
+    ['/v1/events/with%20space', 400],
+    ['/v1/webhooks/00000000-0000-4000-8000-000000000000', 404],
+    ['/v1/deliveries/00000000-0000-4000-8000-000000000000', 404],
+    ['/v1/events/no-such-event', 404],
+    ['/v1/nothing-here', 404],
+  ])('answers GET %s with %i, never 500', async (path, status) => {
+    expectError(await stack.api.get<ErrorBody>(path), status);
+  });
+
+  it('refuses a bad Idempotency-Key header', async () => {
+    const answer = await stack.api.post<ErrorBody>(
+      '/v1/events',
+      { type: 'user.created', account_id: account, data: {} },
+      { 'idempotency-key': 'x'.repeat(300) },
+    );
+    expectError(answer, 400, /Idempotency-Key/);
+  });
+
+  it('refuses an inverted replay window', async () => {
+    const webhook = await stack.api.post<{ id: string }>('/v1/webhooks', {
+      account_id: account,
+      url: 'https://example.com/hook',
+    });
+    const answer = await stack.api.post<ErrorBody>(`/v1/webhooks/${webhook.body.id}/replay`, {
+      since: '2026-01-02T00:00:00Z',
+      until: '2026-01-01T00:00:00Z',
+    });
+    expectError(answer, 400, /until must be later than since/);
+  });
+});
