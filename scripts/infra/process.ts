@@ -177,22 +177,28 @@ export class Cleanup {
 }
 
 /**
- * Calls `onSignal` on the first SIGINT, SIGTERM or SIGHUP. A second signal exits at once, for
- * the user who does not want to wait for a graceful stop.
+ * Calls `onSignal` on the first SIGINT, SIGTERM or SIGHUP. A second one, two seconds or more
+ * later, exits at once, for the user who does not want to wait for a graceful stop.
  */
 export function onShutdownSignal(onSignal: (signal: NodeJS.Signals) => void): void {
-  let received = false;
+  let firstAt: number | undefined;
   for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(name, () => {
-      if (received) {
-        console.error(`\nReceived ${name} again: exiting without waiting.`);
-        process.exit(signalExitCode(name));
+      if (firstAt === undefined) {
+        firstAt = Date.now();
+        onSignal(name);
+        return;
       }
-      received = true;
-      onSignal(name);
+      // One Ctrl-C arrives twice: from the terminal to the process group, and forwarded by
+      // npm. Only a second press, later, means "stop waiting".
+      if (Date.now() - firstAt < SIGNAL_ECHO_MS) return;
+      console.error(`\nReceived ${name} again: exiting without waiting.`);
+      process.exit(signalExitCode(name));
     });
   }
 }
+
+const SIGNAL_ECHO_MS = 2_000;
 
 /** The shell's convention for a process ended by a signal. */
 export function signalExitCode(name: NodeJS.Signals): number {
