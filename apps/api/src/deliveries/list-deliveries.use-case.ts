@@ -27,7 +27,7 @@ export class ListDeliveriesUseCase {
     );
     return {
       data: page.deliveries.map(toDeliveryResponse),
-      next_cursor: page.nextSeq === null ? null : encodeCursor(page.nextSeq),
+      next_cursor: page.next === null ? null : encodeCursor(page.next),
     };
   }
 }

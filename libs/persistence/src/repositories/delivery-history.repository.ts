@@ -13,10 +13,16 @@ export interface DeliveryFilters {
   until?: Date;
 }
 
+/** Where a page ended: the last row's creation time (microseconds since the epoch) and seq. */
+export interface DeliveryPosition {
+  createdAtMicros: string;
+  seq: string;
+}
+
 export interface DeliveryPage {
   deliveries: DeliveryEntity[];
-  /** The `seq` to continue below, or null on the last page. */
-  nextSeq: string | null;
+  /** Where the next (older) page starts, or null on the last page. */
+  next: DeliveryPosition | null;
 }
 
 export interface WebhookStats {
@@ -34,11 +40,17 @@ export class DeliveryHistoryRepository {
   ) {}
 
   /**
-   * Newest first, keyset-paginated on `seq`: rows inserted while a client pages never
-   * shift later pages, unlike OFFSET.
+   * Newest first, keyset-paginated on (created_at, seq): rows inserted while a client pages
+   * never shift later pages, unlike OFFSET, and every filter is a range of one index.
    */
-  async list(filters: DeliveryFilters, limit: number, beforeSeq?: string): Promise<DeliveryPage> {
-    const query = this.deliveries.createQueryBuilder('d');
+  async list(
+    filters: DeliveryFilters,
+    limit: number,
+    after?: DeliveryPosition,
+  ): Promise<DeliveryPage> {
+    const query = this.deliveries
+      .createQueryBuilder('d')
+      .addSelect('(extract(epoch from d.created_at) * 1000000)::bigint::text', 'created_at_micros');
     const conditions: [string, Record<string, unknown>][] = [
       ['d.account_id = :accountId', { accountId: filters.accountId }],
       ['d.webhook_id = :webhookId', { webhookId: filters.webhookId }],
@@ -47,18 +59,32 @@ export class DeliveryHistoryRepository {
       ['d.status = :status', { status: filters.status }],
       ['d.created_at >= :since', { since: filters.since }],
       ['d.created_at < :until', { until: filters.until }],
-      ['d.seq < :beforeSeq', { beforeSeq }],
     ];
     for (const [condition, parameters] of conditions) {
       if (Object.values(parameters)[0] !== undefined) query.andWhere(condition, parameters);
     }
-    const rows = await query
-      .orderBy('d.seq', 'DESC')
+    if (after) {
+      // Integer microseconds: a float round trip could land one microsecond off and skip a row.
+      query.andWhere(
+        "(d.created_at, d.seq) < ('epoch'::timestamptz + :micros::bigint * interval '1 microsecond', :seq)",
+        {
+          micros: after.createdAtMicros,
+          seq: after.seq,
+        },
+      );
+    }
+    const { entities, raw } = await query
+      .orderBy('d.created_at', 'DESC')
+      .addOrderBy('d.seq', 'DESC')
       .limit(limit + 1)
-      .getMany();
-    const hasMore = rows.length > limit;
-    const deliveries = hasMore ? rows.slice(0, limit) : rows;
-    return { deliveries, nextSeq: hasMore ? deliveries[deliveries.length - 1].seq : null };
+      .getRawAndEntities<{ created_at_micros: string }>();
+    if (entities.length <= limit) return { deliveries: entities, next: null };
+    const deliveries = entities.slice(0, limit);
+    const last = deliveries[limit - 1];
+    return {
+      deliveries,
+      next: { createdAtMicros: raw[limit - 1].created_at_micros, seq: last.seq },
+    };
   }
 
   /** Deliveries of the webhook created since `since`, by status, and attempts made since then. */

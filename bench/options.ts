@@ -1,0 +1,88 @@
+import { parseArgs } from 'node:util';
+
+export interface BenchOptions {
+  events: number;
+  accounts: number;
+  workers: number;
+  /** Events per second in the latency phase. */
+  rate: number;
+  latencySeconds: number;
+  /** POST /v1/events requests in flight during the throughput phase. */
+  publishConcurrency: number;
+  /**
+   * drain: the worker starts once all events are in Kafka, so delivery is measured alone, like
+   * the raw pipeline. live: the worker runs during ingest, and both compete for the CPU.
+   */
+  mode: 'drain' | 'live';
+  quick: boolean;
+}
+
+const USAGE = `npm run bench -- [options]
+
+  --events N              events in the throughput and raw phases (default 5000; --quick 1000)
+  --accounts M            accounts the events are spread over, one webhook each (default 100)
+  --workers N             WORKER_CONCURRENCY of the worker (default: $WORKER_CONCURRENCY or 10)
+  --rate R                events per second in the latency phase (default 50)
+  --latency-seconds S     length of the latency phase (default 20; --quick 10)
+  --publish-concurrency C POST /v1/events in flight in the throughput phase (default 32)
+  --live                  run the worker during ingest instead of draining the backlog after it
+  --quick                 a smoke run: 1000 events, 10 s of latency
+  --help                  this text
+
+Kafka: KAFKA_BROKERS if set, else a fresh broker. PostgreSQL: DATABASE_URL if set, else a scratch
+database on 127.0.0.1:5432 (else an embedded server). Results: bench/results/latest.json.`;
+
+/** The options from the command line; prints the usage and exits on --help or a bad value. */
+export function parseOptions(argv: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      events: { type: 'string' },
+      accounts: { type: 'string' },
+      workers: { type: 'string' },
+      rate: { type: 'string' },
+      'latency-seconds': { type: 'string' },
+      'publish-concurrency': { type: 'string' },
+      live: { type: 'boolean', default: false },
+      quick: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const quick = values.quick ?? false;
+  return {
+    events: positiveInteger('--events', values.events ?? (quick ? '1000' : '5000')),
+    accounts: positiveInteger('--accounts', values.accounts ?? '100'),
+    workers: positiveInteger(
+      '--workers',
+      values.workers ?? (process.env.WORKER_CONCURRENCY || '10'),
+    ),
+    rate: positiveInteger('--rate', values.rate ?? '50'),
+    latencySeconds: positiveInteger(
+      '--latency-seconds',
+      values['latency-seconds'] ?? (quick ? '10' : '20'),
+    ),
+    publishConcurrency: positiveInteger(
+      '--publish-concurrency',
+      values['publish-concurrency'] ?? '32',
+    ),
+    mode: values.live ? 'live' : 'drain',
+    quick,
+  };
+}
+
+/** Caps keep every phase bounded in time even with a mistyped value. */
+const MAXIMUM = 1_000_000;
+
+function positiveInteger(flag: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1 || value > MAXIMUM) {
+    console.error(`${flag} must be an integer from 1 to ${MAXIMUM}, got "${text}"\n\n${USAGE}`);
+    process.exit(2);
+  }
+  return value;
+}
