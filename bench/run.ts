@@ -65,6 +65,7 @@ const PARTITIONS = 10;
 const WAIT_LIMITS: WaitLimits = { stallMs: 30_000, maxMs: 10 * 60_000 };
 /** After the last phase, how long late duplicates still get to arrive before counting. */
 const SETTLE_MS = 1_000;
+const IDLE_BASELINE_MS = 3_000;
 
 const cleanup = new Cleanup();
 
@@ -99,7 +100,10 @@ interface LatencyResult {
 }
 
 async function main(): Promise<void> {
-  onShutdownSignal((signal) => void finish(signalExitCode(signal)));
+  onShutdownSignal((signal) => {
+    console.error(`\n[bench] ${signal}: stopping everything this run started ...`);
+    void finish(signalExitCode(signal));
+  });
   const options = parseOptions(process.argv.slice(2));
   const started = performance.now();
   const run = await setUp(options);
@@ -113,6 +117,14 @@ async function main(): Promise<void> {
 }
 
 let finishing: Promise<never> | undefined;
+
+/**
+ * Throws once shutdown has begun, so the run does not start a phase, or a process that cleanup
+ * might already have passed, while everything is being stopped.
+ */
+function ensureRunning(): void {
+  if (finishing !== undefined) throw new Error('interrupted');
+}
 
 /** Stops everything this run started, then exits; the first caller's exit code wins. */
 function finish(code: number): Promise<never> {
@@ -238,6 +250,7 @@ function postgresOf(databaseUrl: string): ProcessGroup['matches'] {
 }
 
 async function timed<T>(run: Run, phase: string, work: () => Promise<T>): Promise<T> {
+  ensureRunning();
   const started = performance.now();
   console.error(`[bench] ${phase} phase ...`);
   const result = await work();
@@ -261,6 +274,7 @@ async function throughputPhase(run: Run): Promise<ThroughputResult> {
   const snapshot = run.meter.snapshot();
   const ingest = await publishAll(run.publisher, events, options.publishConcurrency);
   run.cpu.push({ phase: 'ingest', shares: run.meter.since(snapshot) });
+  ensureRunning();
   run.workerRss.start();
   let workerFailure: string | undefined;
   const worker = startApp('worker', run.env, cleanup).catch((error: unknown) => {
@@ -314,6 +328,7 @@ async function rawPhase(run: Run): Promise<RawResult> {
   const events = makeEvents(options.events, accountIds(runId, 'raw', options.accounts));
   const topic = `bench-raw-${runId}`;
   const produceMs = await produceRaw(infra.brokers, topic, PARTITIONS, events);
+  ensureRunning();
   const consumer = startRawConsumer(
     {
       brokers: infra.brokers,
@@ -340,6 +355,11 @@ async function rawPhase(run: Run): Promise<RawResult> {
 
 async function latencyPhase(run: Run): Promise<LatencyResult> {
   const { options, runId } = run;
+  // The cost of the running service with nothing to do (polling, heartbeats, commits): the
+  // baseline under the latency phase's CPU figures.
+  const idle = run.meter.snapshot();
+  await sleep(IDLE_BASELINE_MS);
+  run.cpu.push({ phase: 'idle baseline', shares: run.meter.since(idle) });
   const count = options.rate * options.latencySeconds;
   const events = makeEvents(count, accountIds(runId, 'latency', options.accounts));
   const log = run.receiver.log('latency');
@@ -365,8 +385,9 @@ async function report(
 ): Promise<number> {
   const { options } = run;
   const ingestPerS = perSecond(throughput.ingest.accepted.length, throughput.ingest.elapsedMs);
-  const deliveredPerS = perSecond(options.events, throughput.log.spanMs);
-  const rawPerS = perSecond(options.events, raw.log.spanMs);
+  // Distinct arrivals over the window: N whenever nothing went missing.
+  const deliveredPerS = perSecond(throughput.log.size, throughput.log.spanMs);
+  const rawPerS = perSecond(raw.log.size, raw.log.spanMs);
   const missing =
     throughput.log.missing(throughput.ingest.accepted) +
     latency.log.missing(latency.paced.startedAt.keys());

@@ -135,6 +135,73 @@ describe('no head-of-line blocking, secret rotation, replay (e2e)', () => {
   });
 });
 
+describe('a flood of events for a hanging receiver (e2e)', () => {
+  let stack: Stack;
+  const receiver = new WebhookReceiver();
+
+  beforeAll(async () => {
+    await receiver.start();
+    // Two slots hold 40 events in memory: without per-account lane limits, 60 events of one
+    // hanging account would fill that buffer and stop the consumer for everyone.
+    stack = await Stack.start({ WORKER_CONCURRENCY: '2', DELIVERY_TIMEOUT_MS: '1000' });
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+    await receiver.stop();
+  });
+
+  it('does not stall the other accounts, and stores every event of the flooded one', async () => {
+    const flooded = uniqueAccountId('flooded');
+    const healthy = uniqueAccountId('healthy');
+    receiver.reply('/flooded', () => ({ hang: true }));
+    const hanging = await stack.api.post<{ id: string }>('/v1/webhooks', {
+      account_id: flooded,
+      url: receiver.url('/flooded'),
+    });
+    await stack.api.post('/v1/webhooks', { account_id: healthy, url: receiver.url('/healthy') });
+
+    for (let index = 0; index < 60; index += 1) {
+      await stack.api.post('/v1/events', {
+        type: 'user.created',
+        account_id: flooded,
+        data: { index },
+      });
+    }
+    const started = Date.now();
+    for (let index = 0; index < 20; index += 1) {
+      await stack.api.post('/v1/events', {
+        type: 'user.created',
+        account_id: healthy,
+        data: { index },
+      });
+    }
+    await eventually(() => expect(receiver.requestsTo('/healthy')).toHaveLength(20), {
+      timeoutMs: 10_000,
+    });
+    const lastHealthy = Math.max(
+      ...receiver.requestsTo('/healthy').map((request) => request.receivedAt),
+    );
+    expect(lastHealthy - started).toBeLessThan(3000);
+
+    // Nothing of the flooded account is lost: what did not fit its lane was stored at once,
+    // the rest is stored as the lane works through it (one timeout each).
+    await eventually(
+      async () => {
+        const page = await stack.api.get<{ data: unknown[] }>(
+          `/v1/deliveries?webhook_id=${hanging.body.id}&limit=100`,
+        );
+        expect(page.body.data).toHaveLength(60);
+      },
+      { timeoutMs: 45_000 },
+    );
+    const metrics = await stack.worker.metrics();
+    expect(
+      Number(/^webhook_events_deferred_total (\d+)/m.exec(metrics)?.[1]),
+    ).toBeGreaterThanOrEqual(20);
+  });
+});
+
 describe('private address guard (e2e)', () => {
   let stack: Stack;
   const receiver = new WebhookReceiver();

@@ -10,15 +10,24 @@ import { PartitionOffsets } from './partition-offsets';
 
 /** Commits are batched: one round trip to the broker per this interval at most. */
 const COMMIT_INTERVAL_MS = 200;
-/** How many events may wait in memory per delivery slot before the consumer pauses. */
+/** Events held in memory per delivery slot, all accounts together. */
 const BUFFER_PER_SLOT = 20;
+/**
+ * Events one account may hold in its lane. Beyond it (a slow or hanging receiver with a
+ * backlog) the account's further events are stored and handed to the due-retry scheduler,
+ * so that one account can never fill the buffer and stall the others.
+ */
+const LANE_LIMIT = 20;
 /** Backoff while Postgres (or anything else the event needs) is failing. */
 const FAILURE_BACKOFF_MS = [500, 1000, 2000, 5000, 10_000, 30_000];
 
+type EventWork = (event: WebhookEventMessage) => Promise<unknown>;
+
 /**
- * Takes each Kafka message from the handler, hands it to the account's lane in the
- * work pool and returns, so accounts proceed in parallel while each keeps Kafka order.
- * Offsets are committed per partition up to the lowest message not yet durably done.
+ * Takes each Kafka message from the handler and hands it to its account's lane in the work
+ * pool, then returns: accounts proceed in parallel while each keeps Kafka order, and the
+ * partition keeps flowing. Offsets are committed per partition up to the lowest message
+ * whose outcome is not yet stored.
  */
 @Injectable()
 export class EventDispatcher implements BeforeApplicationShutdown {
@@ -38,8 +47,12 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   ) {
     const concurrency = config.delivery.concurrency;
     this.topic = config.kafka.topic;
-    this.pool = new KeyedWorkPool(concurrency, concurrency * BUFFER_PER_SLOT, (key, error) =>
-      this.logger.error(`Unexpected failure in the lane of account ${key}: ${String(error)}`),
+    this.pool = new KeyedWorkPool(
+      concurrency,
+      concurrency * BUFFER_PER_SLOT,
+      LANE_LIMIT,
+      (key, error) =>
+        this.logger.error(`Unexpected failure in the lane of account ${key}: ${String(error)}`),
     );
   }
 
@@ -53,6 +66,10 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     const offset = BigInt(message.offset);
     const offsets = this.partitionOffsets(partition);
     const token = offsets.begin(offset);
+    const done = () => {
+      offsets.finish(offset, token);
+      this.scheduleCommit();
+    };
     this.metrics.eventConsumed();
 
     const parsed = parseEventMessage(message.value);
@@ -62,28 +79,36 @@ export class EventDispatcher implements BeforeApplicationShutdown {
         `Skipping invalid message at ${this.topic}[${partition}]@${offset}: ${parsed.reason}`,
       );
       this.metrics.invalidMessageSkipped();
-      offsets.finish(offset, token);
-      this.scheduleCommit();
+      done();
       return;
     }
 
     const event = parsed.event;
-    this.metrics.eventAccepted();
-    await this.pool.submit(
-      event.account_id,
-      async () => {
-        try {
-          if (await this.deliverUntilStored(event, partition, offset)) {
-            offsets.finish(offset, token);
-            this.scheduleCommit();
-          }
-        } finally {
-          this.metrics.eventFinished();
+    const source = { partition, offset: offset.toString() };
+    const accepted = this.pool.trySubmit(event.account_id, async () => {
+      this.metrics.eventAccepted();
+      try {
+        if (
+          await this.untilStored(event, partition, offset, (e) =>
+            this.deliverEvent.execute(e, source),
+          )
+        ) {
+          done();
         }
-      },
-      // Waiting for room can take a while: keep the group session alive meanwhile.
-      () => context.getHeartbeat()(),
-    );
+      } finally {
+        this.metrics.eventFinished();
+      }
+    });
+    if (accepted) return;
+
+    // The account's lane (or the whole buffer) is full: store the event now, in the
+    // handler, and let the scheduler make its first attempts.
+    this.metrics.eventDeferred();
+    if (
+      await this.untilStored(event, partition, offset, (e) => this.deliverEvent.defer(e, source))
+    ) {
+      done();
+    }
   }
 
   /** Drains accepted work and commits before the Kafka consumer disconnects. */
@@ -95,18 +120,19 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   }
 
   /**
-   * At-least-once: an event whose outcome could not be stored is retried in its lane
-   * (holding back only its own account) instead of being committed past and lost.
-   * Returns false when shutdown interrupted it; the message is then read again later.
+   * At-least-once: work whose outcome could not be stored is retried (holding back only
+   * its own account, or its partition for deferred events) instead of being committed past
+   * and lost. Returns false when shutdown interrupted it; the message is read again later.
    */
-  private async deliverUntilStored(
+  private async untilStored(
     event: WebhookEventMessage,
     partition: number,
     offset: bigint,
+    work: EventWork,
   ): Promise<boolean> {
     for (let failures = 0; ; failures += 1) {
       try {
-        await this.deliverEvent.execute(event, { partition, offset: offset.toString() });
+        await work(event);
         return true;
       } catch (error) {
         const wait = FAILURE_BACKOFF_MS[Math.min(failures, FAILURE_BACKOFF_MS.length - 1)];

@@ -1,25 +1,23 @@
 import { KeyedWorkPool } from './keyed-work-pool';
 
-/** A task that finishes when the test says so, recording when it started. */
+/** A task that finishes when the test says so, recording when it started and ended. */
 function controllableTask(log: string[], name: string) {
   let finish: () => void = () => undefined;
   const done = new Promise<void>((resolve) => (finish = resolve));
-  return {
-    run: async () => {
-      log.push(`start ${name}`);
-      await done;
-      log.push(`end ${name}`);
-    },
-    finish,
+  const run = async () => {
+    log.push(`start ${name}`);
+    await done;
+    log.push(`end ${name}`);
   };
+  return { run, finish };
 }
 
 const flush = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('KeyedWorkPool', () => {
   const failures: unknown[] = [];
-  const newPool = (concurrency: number, capacity: number) =>
-    new KeyedWorkPool(concurrency, capacity, (_key, error) => failures.push(error));
+  const newPool = (concurrency: number, capacity: number, perKeyLimit = capacity) =>
+    new KeyedWorkPool(concurrency, capacity, perKeyLimit, (_key, error) => failures.push(error));
 
   afterEach(() => expect(failures).toEqual([]));
 
@@ -27,7 +25,7 @@ describe('KeyedWorkPool', () => {
     const pool = newPool(4, 100);
     const log: string[] = [];
     const tasks = ['a1', 'a2', 'a3'].map((name) => controllableTask(log, name));
-    for (const task of tasks) await pool.submit('a', task.run);
+    tasks.forEach((task) => expect(pool.trySubmit('a', task.run)).toBe(true));
     await flush();
     expect(log).toEqual(['start a1']);
     tasks[0].finish();
@@ -43,9 +41,9 @@ describe('KeyedWorkPool', () => {
     const pool = newPool(2, 100);
     const log: string[] = [];
     const [a, b, c] = ['a', 'b', 'c'].map((name) => controllableTask(log, name));
-    await pool.submit('a', a.run);
-    await pool.submit('b', b.run);
-    await pool.submit('c', c.run);
+    pool.trySubmit('a', a.run);
+    pool.trySubmit('b', b.run);
+    pool.trySubmit('c', c.run);
     await flush();
     expect(log).toEqual(['start a', 'start b']);
     expect(pool.active).toBe(2);
@@ -63,48 +61,53 @@ describe('KeyedWorkPool', () => {
     const order: string[] = [];
     const record = (name: string) => async () => void order.push(name);
     const first = controllableTask(order, 'a1');
-    await pool.submit('a', first.run);
-    for (const name of ['a2', 'a3']) await pool.submit('a', record(name));
-    await pool.submit('b', record('b1'));
+    pool.trySubmit('a', first.run);
+    for (const name of ['a2', 'a3']) pool.trySubmit('a', record(name));
+    pool.trySubmit('b', record('b1'));
     first.finish();
     await pool.onIdle();
     expect(order).toEqual(['start a1', 'end a1', 'b1', 'a2', 'a3']);
   });
 
-  it('makes submit wait while the pool is full, calling whileWaiting', async () => {
+  it('refuses a task once its key holds perKeyLimit, while other keys still get in', async () => {
+    const pool = newPool(2, 10, 2);
+    const log: string[] = [];
+    const [a1, a2] = ['a1', 'a2'].map((name) => controllableTask(log, name));
+    expect(pool.trySubmit('a', a1.run)).toBe(true);
+    expect(pool.trySubmit('a', a2.run)).toBe(true);
+    expect(pool.heldFor('a')).toBe(2);
+    expect(pool.trySubmit('a', async () => undefined)).toBe(false);
+    expect(pool.trySubmit('b', async () => undefined)).toBe(true);
+    a1.finish();
+    await flush();
+    expect(pool.heldFor('a')).toBe(1);
+    expect(pool.trySubmit('a', async () => undefined)).toBe(true);
+    a2.finish();
+    await pool.onIdle();
+  });
+
+  it('refuses every task once it holds capacity tasks', async () => {
     const pool = newPool(1, 2);
     const log: string[] = [];
     const [a, b] = ['a', 'b'].map((name) => controllableTask(log, name));
-    await pool.submit('a', a.run);
-    await pool.submit('b', b.run);
-    let waits = 0;
-    let accepted = false;
-    const third = pool
-      .submit(
-        'c',
-        async () => undefined,
-        async () => void (waits += 1),
-        5,
-      )
-      .then(() => (accepted = true));
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    expect(accepted).toBe(false);
-    expect(waits).toBeGreaterThan(0);
+    expect(pool.trySubmit('a', a.run)).toBe(true);
+    expect(pool.trySubmit('b', b.run)).toBe(true);
+    expect(pool.trySubmit('c', async () => undefined)).toBe(false);
     a.finish();
-    await third;
-    expect(accepted).toBe(true);
+    await flush();
+    expect(pool.trySubmit('c', async () => undefined)).toBe(true);
     b.finish();
     await pool.onIdle();
   });
 
   it('keeps going after a task throws, and reports it', async () => {
     const reported: unknown[] = [];
-    const pool = new KeyedWorkPool(1, 10, (key, error) => reported.push([key, error]));
+    const pool = new KeyedWorkPool(1, 10, 10, (key, error) => reported.push([key, error]));
     const order: string[] = [];
-    await pool.submit('a', async () => {
+    pool.trySubmit('a', async () => {
       throw new Error('boom');
     });
-    await pool.submit('a', async () => void order.push('after'));
+    pool.trySubmit('a', async () => void order.push('after'));
     await pool.onIdle();
     expect(order).toEqual(['after']);
     expect(reported).toEqual([['a', new Error('boom')]]);

@@ -10,57 +10,60 @@ interface Lane {
  * another, in submission order. Lanes take turns: a key with a long backlog gives its
  * slot back after each task, so it cannot starve the others.
  *
- * `submit` resolves once the task is accepted, not when it is done; it waits only while
- * `capacity` tasks are already queued or running (backpressure for the Kafka consumer).
+ * It never blocks its caller: `trySubmit` refuses a task when `capacity` tasks are held
+ * already, or `perKeyLimit` for that key, and the caller decides what to do instead.
  */
 export class KeyedWorkPool {
   private readonly lanes = new Map<string, Lane>();
   /** Keys with queued work and no task running, in the order they became ready. */
   private readonly ready: string[] = [];
   private running = 0;
-  private pending = 0;
-  private readonly spaceWaiters: (() => void)[] = [];
+  private held = 0;
   private readonly idleWaiters: (() => void)[] = [];
 
   constructor(
     private readonly concurrency: number,
     private readonly capacity: number,
+    private readonly perKeyLimit: number,
     private readonly onTaskError: (key: string, error: unknown) => void,
   ) {
-    if (concurrency < 1 || capacity < concurrency) {
-      throw new RangeError('KeyedWorkPool needs concurrency >= 1 and capacity >= concurrency');
+    if (concurrency < 1 || capacity < concurrency || perKeyLimit < 1) {
+      throw new RangeError(
+        'KeyedWorkPool needs concurrency, capacity >= concurrency and perKeyLimit >= 1',
+      );
     }
   }
 
   /** Tasks accepted and not yet finished. */
   get size(): number {
-    return this.pending;
+    return this.held;
   }
 
   get active(): number {
     return this.running;
   }
 
-  /**
-   * Accepts the task once there is room. `whileWaiting` is called about every
-   * `waitTickMs` while the pool is full (the consumer uses it to heartbeat).
-   */
-  async submit(key: string, task: Task, whileWaiting?: () => Promise<void>, waitTickMs = 1000) {
-    while (this.pending >= this.capacity) {
-      await Promise.race([this.nextSpace(), delay(waitTickMs)]);
-      if (this.pending >= this.capacity && whileWaiting) await whileWaiting();
-    }
-    this.pending += 1;
+  /** Queued and running tasks of one key. */
+  heldFor(key: string): number {
+    const lane = this.lanes.get(key);
+    return lane === undefined ? 0 : lane.tasks.length + (lane.running ? 1 : 0);
+  }
+
+  /** Accepts the task if the pool and the key's lane have room; false otherwise. */
+  trySubmit(key: string, task: Task): boolean {
+    if (this.held >= this.capacity || this.heldFor(key) >= this.perKeyLimit) return false;
+    this.held += 1;
     const lane = this.lanes.get(key) ?? { tasks: [], running: false };
     this.lanes.set(key, lane);
     lane.tasks.push(task);
     if (!lane.running && lane.tasks.length === 1) this.ready.push(key);
     this.pump();
+    return true;
   }
 
   /** Resolves when every accepted task has finished. */
   onIdle(): Promise<void> {
-    if (this.pending === 0) return Promise.resolve();
+    if (this.held === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -84,20 +87,11 @@ export class KeyedWorkPool {
     } finally {
       lane.running = false;
       this.running -= 1;
-      this.pending -= 1;
+      this.held -= 1;
       if (lane.tasks.length > 0) this.ready.push(key);
       else this.lanes.delete(key);
-      this.spaceWaiters.splice(0).forEach((wake) => wake());
-      if (this.pending === 0) this.idleWaiters.splice(0).forEach((wake) => wake());
+      if (this.held === 0) this.idleWaiters.splice(0).forEach((wake) => wake());
       this.pump();
     }
   }
-
-  private nextSpace(): Promise<void> {
-    return new Promise((resolve) => this.spaceWaiters.push(resolve));
-  }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

@@ -21,6 +21,10 @@ const LATENCY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 6
       help: 'Kafka messages skipped because they are not valid events',
     }),
     makeCounterProvider({
+      name: WORKER_METRIC.deferredEvents,
+      help: 'Events whose account lane was full: stored and left to the due-retry scheduler',
+    }),
+    makeCounterProvider({
       name: WORKER_METRIC.deliveries,
       help: 'Delivery attempts by the state they left the delivery in',
       labelNames: ['outcome'],

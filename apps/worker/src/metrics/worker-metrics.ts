@@ -6,6 +6,7 @@ import type { DeliveryTransition } from '@libs/persistence';
 export const WORKER_METRIC = {
   eventsConsumed: 'webhook_events_consumed_total',
   invalidMessages: 'webhook_invalid_messages_total',
+  deferredEvents: 'webhook_events_deferred_total',
   deliveries: 'webhook_deliveries_total',
   attemptDuration: 'webhook_delivery_attempt_duration_seconds',
   endToEndLatency: 'webhook_end_to_end_latency_seconds',
@@ -18,6 +19,7 @@ export class WorkerMetrics {
   constructor(
     @InjectMetric(WORKER_METRIC.eventsConsumed) private readonly consumed: Counter,
     @InjectMetric(WORKER_METRIC.invalidMessages) private readonly invalid: Counter,
+    @InjectMetric(WORKER_METRIC.deferredEvents) private readonly deferred: Counter,
     @InjectMetric(WORKER_METRIC.deliveries) private readonly deliveries: Counter<'outcome'>,
     @InjectMetric(WORKER_METRIC.attemptDuration) private readonly attemptDuration: Histogram,
     @InjectMetric(WORKER_METRIC.endToEndLatency) private readonly endToEnd: Histogram,
@@ -30,6 +32,10 @@ export class WorkerMetrics {
 
   invalidMessageSkipped(): void {
     this.invalid.inc();
+  }
+
+  eventDeferred(): void {
+    this.deferred.inc();
   }
 
   attemptRecorded(

@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { WebhookEventMessage, serializeEvent } from '@libs/contracts';
 import { DeliveryRepository, WebhookRepository } from '@libs/persistence';
 import { matchesEventType } from '../matching/event-type-matcher';
@@ -17,8 +17,6 @@ export interface EventSource {
  */
 @Injectable()
 export class DeliverEventUseCase {
-  private readonly logger = new Logger(DeliverEventUseCase.name);
-
   constructor(
     private readonly webhooks: WebhookRepository,
     private readonly deliveries: DeliveryRepository,
@@ -26,10 +24,32 @@ export class DeliverEventUseCase {
   ) {}
 
   async execute(event: WebhookEventMessage, source: EventSource): Promise<AttemptResult[]> {
+    const pending = await this.record(event, source, 'now');
+    const results: AttemptResult[] = [];
+    for (const deliveryId of pending) {
+      const result = await this.attempts.executeFirst(deliveryId);
+      if (result) results.push(result);
+    }
+    return results;
+  }
+
+  /**
+   * Stores the event and its deliveries but leaves the first attempts to the due-retry
+   * scheduler: for an account whose lane is full, so that it cannot hold up the consumer.
+   */
+  async defer(event: WebhookEventMessage, source: EventSource): Promise<void> {
+    await this.record(event, source, 'defer');
+  }
+
+  private async record(
+    event: WebhookEventMessage,
+    source: EventSource,
+    firstAttempt: 'now' | 'defer',
+  ): Promise<string[]> {
     const subscribers = (await this.webhooks.findSubscribers(event.account_id)).filter((webhook) =>
       matchesEventType(webhook.eventTypes, event.type),
     );
-    const pending = await this.deliveries.recordEvent(
+    return this.deliveries.recordEvent(
       {
         id: event.id,
         accountId: event.account_id,
@@ -40,15 +60,7 @@ export class DeliverEventUseCase {
         kafkaOffset: source.offset,
       },
       subscribers.map((webhook) => webhook.id),
+      firstAttempt,
     );
-    const results: AttemptResult[] = [];
-    for (const deliveryId of pending) {
-      const result = await this.attempts.executeFirst(deliveryId);
-      if (result) results.push(result);
-    }
-    if (subscribers.length > 0 && pending.length === 0) {
-      this.logger.debug(`Event ${event.id} was already delivered; nothing to do`);
-    }
-    return results;
   }
 }

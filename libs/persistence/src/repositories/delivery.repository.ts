@@ -90,10 +90,17 @@ export class DeliveryRepository {
 
   /**
    * Stores the event and one delivery per subscribed webhook, both idempotently: a
-   * message read again after a crash or rebalance adds nothing. Returns the deliveries
-   * that still await their first attempt, in webhook order.
+   * message read again after a crash or rebalance adds nothing.
+   *
+   * `now`: the caller makes the first attempts itself (its account lane); returns the
+   * deliveries still awaiting one, in webhook order. `defer`: the deliveries are left to the
+   * due-retry scheduler (a `next_attempt_at` of now), for an account whose lane is full.
    */
-  async recordEvent(event: IncomingEvent, webhookIds: string[]): Promise<string[]> {
+  async recordEvent(
+    event: IncomingEvent,
+    webhookIds: string[],
+    firstAttempt: 'now' | 'defer' = 'now',
+  ): Promise<string[]> {
     return this.dataSource.transaction(async (manager) => {
       await manager.query(
         `INSERT INTO events (id, account_id, type, body, occurred_at, kafka_partition, kafka_offset)
@@ -109,15 +116,25 @@ export class DeliveryRepository {
           event.kafkaOffset,
         ],
       );
+      const deferred = firstAttempt === 'defer';
       if (webhookIds.length > 0) {
         await manager.query(
           `INSERT INTO deliveries (id, event_id, webhook_id, account_id, event_type, status, next_attempt_at)
-           SELECT gen_random_uuid(), $1, webhook_id, $2, $3, 'pending', now()
+           SELECT gen_random_uuid(), $1, webhook_id, $2, $3, 'pending', CASE WHEN $5 THEN now() END
            FROM unnest($4::uuid[]) WITH ORDINALITY AS subscribed (webhook_id, position)
            ORDER BY position
            ON CONFLICT (event_id, webhook_id) DO NOTHING`,
-          [event.id, event.accountId, event.type, webhookIds],
+          [event.id, event.accountId, event.type, webhookIds, deferred],
         );
+      }
+      if (deferred) {
+        // Read again after a crash: hand over what an earlier read left to its lane.
+        await manager.query(
+          `UPDATE deliveries SET next_attempt_at = now()
+           WHERE event_id = $1 AND account_id = $2 AND status = 'pending' AND next_attempt_at IS NULL`,
+          [event.id, event.accountId],
+        );
+        return [];
       }
       const pending: { id: string }[] = await manager.query(
         `SELECT id FROM deliveries
@@ -146,12 +163,14 @@ export class DeliveryRepository {
   }
 
   /**
-   * Takes up to `limit` deliveries whose retry is due, oldest first, and those left
-   * `delivering` by a worker that died. SKIP LOCKED lets any number of workers poll at once.
+   * Takes up to `limit` deliveries whose attempt is due, oldest first: retries, first
+   * attempts deferred by a full lane, and those left `delivering` by a worker that died.
+   * SKIP LOCKED lets any number of workers poll at once. (A `pending` delivery without
+   * `next_attempt_at` belongs to the lane that consumed its event, and is not taken here.)
    */
   claimDueRetries(limit: number, leaseMs: number): Promise<ClaimedDelivery[]> {
     return this.claim({
-      where: `((d.status = 'retrying' AND d.next_attempt_at <= now()) OR ${LEASE_EXPIRED})`,
+      where: `((d.status IN ('retrying', 'pending') AND d.next_attempt_at <= now()) OR ${LEASE_EXPIRED})`,
       parameters: [],
       orderBy: 'd.next_attempt_at',
       limit,
