@@ -132,3 +132,67 @@ describe('validation: bad input answers 4xx with what is wrong (e2e)', () => {
     expectError(answer, 400, /until must be later than since/);
   });
 });
+
+describe('OpenAPI document (e2e)', () => {
+  let stack: Stack;
+
+  beforeAll(async () => {
+    stack = await Stack.start();
+  });
+
+  afterAll(() => stack?.stop());
+
+  it('documents every /v1 route with bearer auth, and the request schemas with examples', async () => {
+    const answer = await stack.api.withKey(null).get<{
+      paths: Record<string, Record<string, { security?: unknown[] }>>;
+      components: {
+        schemas: Record<string, { properties?: Record<string, { example?: unknown }> }>;
+      };
+    }>('/docs-json');
+    expect(answer.status).toBe(200);
+    const routes = Object.entries(answer.body.paths).flatMap(([path, operations]) =>
+      Object.entries(operations).map(([method, operation]) => ({
+        route: `${method.toUpperCase()} ${path}`,
+        operation,
+      })),
+    );
+    expect(routes.map(({ route }) => route)).toEqual(
+      expect.arrayContaining([
+        'POST /v1/events',
+        'GET /v1/events/{id}',
+        'POST /v1/webhooks',
+        'GET /v1/webhooks',
+        'GET /v1/webhooks/{id}',
+        'PATCH /v1/webhooks/{id}',
+        'DELETE /v1/webhooks/{id}',
+        'POST /v1/webhooks/{id}/rotate-secret',
+        'POST /v1/webhooks/{id}/replay',
+        'GET /v1/webhooks/{id}/stats',
+        'GET /v1/deliveries',
+        'GET /v1/deliveries/{id}',
+        'POST /v1/deliveries/{id}/retry',
+        'POST /v1/accounts/{account_id}/api-keys',
+        'GET /v1/accounts/{account_id}/api-keys',
+        'DELETE /v1/accounts/{account_id}/api-keys/{id}',
+        'GET /health/live',
+        'GET /health/ready',
+      ]),
+    );
+    for (const { route, operation } of routes.filter(({ route }) => route.includes(' /v1/'))) {
+      expect({ route, security: operation.security }).toEqual({
+        route,
+        security: [{ bearer: [] }],
+      });
+    }
+    const event = answer.body.components.schemas.PublishEventRequest.properties ?? {};
+    expect(Object.keys(event).sort()).toEqual([
+      'account_id',
+      'campaign_id',
+      'data',
+      'id',
+      'timestamp',
+      'type',
+    ]);
+    expect(event.type.example).toBe('user.created');
+  });
+});

@@ -14,20 +14,33 @@ const externalIdMessage = (field: string) =>
 
 /** The fields every event has, whether it arrives over HTTP or from Kafka. */
 export class EventFields {
+  /**
+   * Dot-separated event type; webhooks subscribe to it exactly or by prefix (`user.*`).
+   * @example "user.created"
+   */
   @IsString()
   @MaxLength(EVENT_TYPE_MAX_LENGTH)
   @Matches(EVENT_TYPE_PATTERN, { message: 'type must be dot-separated words such as user.created' })
   type!: string;
 
+  /**
+   * The account whose webhooks receive the event; also the Kafka key (per-account order).
+   * @example "account-42"
+   */
   @IsString()
   @Matches(EXTERNAL_ID_PATTERN, { message: externalIdMessage('account_id') })
   account_id!: string;
 
+  /** @example "campaign-7" */
   @IsOptional()
   @IsString()
   @Matches(EXTERNAL_ID_PATTERN, { message: externalIdMessage('campaign_id') })
   campaign_id?: string;
 
+  /**
+   * Any JSON object, posted to the webhooks as is.
+   * @example {"user_id": "user-1", "email": "user@example.com", "position": 42}
+   */
   @IsDefined()
   @IsObject()
   data!: Record<string, unknown>;

@@ -2,7 +2,10 @@ import { IsISO8601, IsOptional, IsString, Matches } from 'class-validator';
 import { EXTERNAL_ID_PATTERN, EventFields } from '@libs/contracts';
 
 export class PublishEventRequest extends EventFields {
-  /** Your id for the event; the same id again is accepted once and delivered once. Generated when absent. */
+  /**
+   * Your id for the event; the same id again is accepted once and delivered once. Generated when absent.
+   * @example "550e8400-e29b-41d4-a716-446655440000"
+   */
   @IsOptional()
   @IsString()
   @Matches(EXTERNAL_ID_PATTERN, {
@@ -10,7 +13,10 @@ export class PublishEventRequest extends EventFields {
   })
   id?: string;
 
-  /** When the event happened (ISO 8601); the time of publishing when absent. */
+  /**
+   * When the event happened (ISO 8601); the time of publishing when absent.
+   * @example "2025-01-01T12:00:00Z"
+   */
   @IsOptional()
   @IsISO8601({ strict: true }, { message: 'timestamp must be an ISO 8601 date-time' })
   timestamp?: string;

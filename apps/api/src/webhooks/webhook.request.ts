@@ -17,13 +17,17 @@ import { EVENT_TYPE_PATTERN_SYNTAX } from '@libs/delivery';
 import { WebhookHeadersConstraint } from './webhook-headers.validator';
 
 export class CreateWebhookRequest {
+  /** @example "account-42" */
   @IsString()
   @Matches(EXTERNAL_ID_PATTERN, {
     message: 'account_id must be 1-128 characters of letters, digits, ".", "_", ":" or "-"',
   })
   account_id!: string;
 
-  /** Where events are POSTed: an http or https URL. */
+  /**
+   * Where events are POSTed: an http or https URL.
+   * @example "https://hooks.example.com/webhooks"
+   */
   @IsUrl(
     {
       protocols: ['http', 'https'],
