@@ -1,6 +1,6 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { WebhookEventMessage, serializeEvent } from '@libs/contracts';
-import { DeliveryRepository, WebhookRepository } from '@libs/persistence';
+import { DeliveryRepository, RecordedEvent, WebhookRepository } from '@libs/persistence';
 import { matchesEventType } from '../matching/event-type-matcher';
 import { AttemptDeliveryUseCase, AttemptResult } from './attempt-delivery.use-case';
 
@@ -17,6 +17,8 @@ export interface EventSource {
  */
 @Injectable()
 export class DeliverEventUseCase {
+  private readonly logger = new Logger(DeliverEventUseCase.name);
+
   constructor(
     private readonly webhooks: WebhookRepository,
     private readonly deliveries: DeliveryRepository,
@@ -24,7 +26,7 @@ export class DeliverEventUseCase {
   ) {}
 
   async execute(event: WebhookEventMessage, source: EventSource): Promise<AttemptResult[]> {
-    const pending = await this.record(event, source, 'now');
+    const pending = (await this.record(event, source, 'now')).awaitingFirstAttempt;
     const results: AttemptResult[] = [];
     for (const deliveryId of pending) {
       const result = await this.attempts.executeFirst(deliveryId);
@@ -45,11 +47,11 @@ export class DeliverEventUseCase {
     event: WebhookEventMessage,
     source: EventSource,
     firstAttempt: 'now' | 'defer',
-  ): Promise<string[]> {
+  ): Promise<RecordedEvent> {
     const subscribers = (await this.webhooks.findSubscribers(event.account_id)).filter((webhook) =>
       matchesEventType(webhook.eventTypes, event.type),
     );
-    return this.deliveries.recordEvent(
+    const recorded = await this.deliveries.recordEvent(
       {
         id: event.id,
         accountId: event.account_id,
@@ -62,5 +64,12 @@ export class DeliverEventUseCase {
       subscribers.map((webhook) => webhook.id),
       firstAttempt,
     );
+    if (recorded.idTakenByAnotherAccount) {
+      // Never deliver one account's event body to another account's webhooks.
+      this.logger.warn(
+        `Event ${event.id} of account ${event.account_id} ignored: the id belongs to another account's event`,
+      );
+    }
+    return recorded;
   }
 }

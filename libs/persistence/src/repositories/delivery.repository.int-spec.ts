@@ -51,8 +51,8 @@ describe('DeliveryRepository on a real Postgres', () => {
 
   it('stores an event and its deliveries once, however often the message is read', async () => {
     const event = newEvent();
-    const first = await deliveries.recordEvent(event, webhookIds);
-    const again = await deliveries.recordEvent(event, webhookIds);
+    const first = (await deliveries.recordEvent(event, webhookIds)).awaitingFirstAttempt;
+    const again = (await deliveries.recordEvent(event, webhookIds)).awaitingFirstAttempt;
     expect(first).toHaveLength(2);
     expect(again).toEqual(first);
     const [{ count }] = await dataSource.query(
@@ -63,7 +63,7 @@ describe('DeliveryRepository on a real Postgres', () => {
   });
 
   it('lets only one worker claim a delivery at a time', async () => {
-    const [id] = await deliveries.recordEvent(newEvent(), webhookIds);
+    const [id] = (await deliveries.recordEvent(newEvent(), webhookIds)).awaitingFirstAttempt;
     const claims = await Promise.all(
       Array.from({ length: 5 }, () => deliveries.claimFirstAttempt(id, 60_000)),
     );
@@ -75,7 +75,7 @@ describe('DeliveryRepository on a real Postgres', () => {
   });
 
   it('hands a delivery over once its lease has run out (the worker died mid-attempt)', async () => {
-    const [id] = await deliveries.recordEvent(newEvent(), webhookIds);
+    const [id] = (await deliveries.recordEvent(newEvent(), webhookIds)).awaitingFirstAttempt;
     expect(await deliveries.claimFirstAttempt(id, 1)).not.toBeNull();
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(await deliveries.claimFirstAttempt(id, 60_000)).toMatchObject({
@@ -86,7 +86,7 @@ describe('DeliveryRepository on a real Postgres', () => {
 
   it('records the attempt and the outcome together; a finished delivery is not claimed again', async () => {
     const event = newEvent();
-    const [id] = await deliveries.recordEvent(event, webhookIds);
+    const [id] = (await deliveries.recordEvent(event, webhookIds)).awaitingFirstAttempt;
     const claimed = await deliveries.claimFirstAttempt(id, 60_000);
     if (claimed === null) throw new Error('expected to claim the delivery');
     await deliveries.recordAttempt(
@@ -104,7 +104,9 @@ describe('DeliveryRepository on a real Postgres', () => {
     );
     expect(await statusOf(id)).toBe('succeeded');
     expect(await deliveries.claimFirstAttempt(id, 60_000)).toBeNull();
-    expect(await deliveries.recordEvent(event, webhookIds)).not.toContain(id);
+    expect((await deliveries.recordEvent(event, webhookIds)).awaitingFirstAttempt).not.toContain(
+      id,
+    );
     const attempts = await dataSource.query(
       `SELECT number, response_status, response_body FROM delivery_attempts WHERE delivery_id = $1`,
       [id],
@@ -115,7 +117,8 @@ describe('DeliveryRepository on a real Postgres', () => {
   it('hands each due retry to exactly one of several polling workers', async () => {
     const ids: string[] = [];
     for (let index = 0; index < 6; index += 1) {
-      const [id] = await deliveries.recordEvent(newEvent(), webhookIds.slice(0, 1));
+      const [id] = (await deliveries.recordEvent(newEvent(), webhookIds.slice(0, 1)))
+        .awaitingFirstAttempt;
       ids.push(id);
     }
     await dataSource.query(
@@ -132,10 +135,12 @@ describe('DeliveryRepository on a real Postgres', () => {
   });
 
   it('disables a webhook failing for too long without a success, discarding what waits', async () => {
-    const [failing, waiting] = await Promise.all([
-      deliveries.recordEvent(newEvent(), webhookIds.slice(1)),
-      deliveries.recordEvent(newEvent(), webhookIds.slice(1)),
-    ]);
+    const [failing, waiting] = (
+      await Promise.all([
+        deliveries.recordEvent(newEvent(), webhookIds.slice(1)),
+        deliveries.recordEvent(newEvent(), webhookIds.slice(1)),
+      ])
+    ).map((recorded) => recorded.awaitingFirstAttempt);
     const policy = { failingForMs: 0, minFailures: 2 };
     for (let attempt = 0; attempt < 2; attempt += 1) {
       await dataSource.query(`UPDATE deliveries SET status = 'pending' WHERE id = $1`, [
@@ -165,5 +170,28 @@ describe('DeliveryRepository on a real Postgres', () => {
     expect(webhook.disabled_reason).toMatch(/without a success \(2 failed attempts\)/);
     expect(await statusOf(failing[0])).toBe('discarded');
     expect(await statusOf(waiting[0])).toBe('discarded');
+  });
+
+  it("never attaches an account's webhooks to another account's event with the same id", async () => {
+    const event = newEvent();
+    await deliveries.recordEvent({ ...event, accountId: 'someone-else' }, []);
+    const recorded = await deliveries.recordEvent(event, webhookIds);
+    expect(recorded).toEqual({ awaitingFirstAttempt: [], idTakenByAnotherAccount: true });
+    const [{ count }] = await dataSource.query(
+      `SELECT count(*)::int AS count FROM deliveries WHERE event_id = $1`,
+      [event.id],
+    );
+    expect(count).toBe(0);
+  });
+
+  it('defers first attempts to the scheduler, also for deliveries an earlier read left to its lane', async () => {
+    const event = newEvent();
+    const [laneOwned] = (await deliveries.recordEvent(event, webhookIds.slice(0, 1)))
+      .awaitingFirstAttempt;
+    expect(await deliveries.claimDueRetries(100, 60_000)).toEqual([]);
+    const deferred = await deliveries.recordEvent(event, webhookIds.slice(0, 1), 'defer');
+    expect(deferred).toEqual({ awaitingFirstAttempt: [], idTakenByAnotherAccount: false });
+    const claimed = await deliveries.claimDueRetries(100, 60_000);
+    expect(claimed.map((delivery) => delivery.id)).toEqual([laneOwned]);
   });
 });

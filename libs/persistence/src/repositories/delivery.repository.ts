@@ -14,6 +14,13 @@ export interface IncomingEvent {
   kafkaOffset: string | null;
 }
 
+export interface RecordedEvent {
+  /** Deliveries the caller should attempt now, in webhook order (none when deferred). */
+  awaitingFirstAttempt: string[];
+  /** The event id is already used by another account's event: nothing was stored. */
+  idTakenByAnotherAccount: boolean;
+}
+
 /** A delivery this worker holds the lease on, with what it needs to send it. */
 export interface ClaimedDelivery {
   id: string;
@@ -92,58 +99,68 @@ export class DeliveryRepository {
    * Stores the event and one delivery per subscribed webhook, both idempotently: a
    * message read again after a crash or rebalance adds nothing.
    *
-   * `now`: the caller makes the first attempts itself (its account lane); returns the
-   * deliveries still awaiting one, in webhook order. `defer`: the deliveries are left to the
+   * `now`: the caller makes the first attempts itself (its account lane) on the deliveries
+   * returned. `defer`: the deliveries are left to the
    * due-retry scheduler (a `next_attempt_at` of now), for an account whose lane is full.
    */
   async recordEvent(
     event: IncomingEvent,
     webhookIds: string[],
     firstAttempt: 'now' | 'defer' = 'now',
-  ): Promise<string[]> {
-    return this.dataSource.transaction(async (manager) => {
-      await manager.query(
-        `INSERT INTO events (id, account_id, type, body, occurred_at, kafka_partition, kafka_offset)
+  ): Promise<RecordedEvent> {
+    // One statement, so one round trip and atomic without an explicit transaction.
+    const rows: { id: string | null; id_taken: boolean }[] = await this.dataSource.query(
+      `WITH new_event AS (
+         INSERT INTO events (id, account_id, type, body, occurred_at, kafka_partition, kafka_offset)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (id) DO NOTHING`,
-        [
-          event.id,
-          event.accountId,
-          event.type,
-          event.body,
-          event.occurredAt,
-          event.kafkaPartition,
-          event.kafkaOffset,
-        ],
-      );
-      const deferred = firstAttempt === 'defer';
-      if (webhookIds.length > 0) {
-        await manager.query(
-          `INSERT INTO deliveries (id, event_id, webhook_id, account_id, event_type, status, next_attempt_at)
-           SELECT gen_random_uuid(), $1, webhook_id, $2, $3, 'pending', CASE WHEN $5 THEN now() END
-           FROM unnest($4::uuid[]) WITH ORDINALITY AS subscribed (webhook_id, position)
-           ORDER BY position
-           ON CONFLICT (event_id, webhook_id) DO NOTHING`,
-          [event.id, event.accountId, event.type, webhookIds, deferred],
-        );
-      }
-      if (deferred) {
-        // Read again after a crash: hand over what an earlier read left to its lane.
-        await manager.query(
-          `UPDATE deliveries SET next_attempt_at = now()
-           WHERE event_id = $1 AND account_id = $2 AND status = 'pending' AND next_attempt_at IS NULL`,
-          [event.id, event.accountId],
-        );
-        return [];
-      }
-      const pending: { id: string }[] = await manager.query(
-        `SELECT id FROM deliveries
+         ON CONFLICT (id) DO NOTHING
+         RETURNING id
+       ),
+       ours AS (
+         SELECT EXISTS (SELECT 1 FROM new_event)
+             OR EXISTS (SELECT 1 FROM events WHERE id = $1 AND account_id = $2) AS yes
+       ),
+       new_deliveries AS (
+         INSERT INTO deliveries (id, event_id, webhook_id, account_id, event_type, status, next_attempt_at)
+         SELECT gen_random_uuid(), $1, webhook_id, $2, $3, 'pending', CASE WHEN $8 THEN now() END
+         FROM unnest($9::uuid[]) WITH ORDINALITY AS subscribed (webhook_id, position)
+         WHERE (SELECT yes FROM ours)
+         ORDER BY position
+         ON CONFLICT (event_id, webhook_id) DO NOTHING
+         RETURNING id, seq
+       ),
+       -- Read again after a crash: hand over to the scheduler what an earlier read left to its lane.
+       handed_over AS (
+         UPDATE deliveries SET next_attempt_at = now()
+         WHERE $8 AND event_id = $1 AND account_id = $2 AND status = 'pending' AND next_attempt_at IS NULL
+         RETURNING id
+       ),
+       awaiting AS (
+         SELECT id, seq FROM new_deliveries
+         UNION ALL
+         SELECT id, seq FROM deliveries
          WHERE event_id = $1 AND account_id = $2 AND status IN ('pending', 'delivering')
-         ORDER BY seq`,
-        [event.id, event.accountId],
-      );
-      return pending.map((row) => row.id);
-    });
+       )
+       SELECT awaiting.id, NOT (SELECT yes FROM ours) AS id_taken
+       FROM (SELECT 1) AS one
+       LEFT JOIN awaiting ON NOT $8
+       ORDER BY awaiting.seq`,
+      [
+        event.id,
+        event.accountId,
+        event.type,
+        event.body,
+        event.occurredAt,
+        event.kafkaPartition,
+        event.kafkaOffset,
+        firstAttempt === 'defer',
+        webhookIds,
+      ],
+    );
+    return {
+      awaitingFirstAttempt: rows.flatMap((row) => (row.id === null ? [] : [row.id])),
+      idTakenByAnotherAccount: rows[0]?.id_taken ?? false,
+    };
   }
 
   /**
