@@ -95,7 +95,8 @@ describe('retries and outcomes (e2e)', () => {
     expect(receiver.requestsTo('/flaky')).toHaveLength(4);
     gapsInSeconds('/flaky').forEach((gap, index) => {
       expect(gap).toBeGreaterThanOrEqual(SCHEDULE[index + 1] * 0.8 - 0.05);
-      expect(gap).toBeLessThanOrEqual(SCHEDULE[index + 1] * 1.2 + 0.6);
+      // +20 % jitter, plus up to one poll interval and scheduling noise on a busy 2-core machine.
+      expect(gap).toBeLessThanOrEqual(SCHEDULE[index + 1] * 1.2 + 1);
     });
     const delivery = await deliveryOf('flaky');
     expect(delivery.attempts.map((attempt) => [attempt.number, attempt.response_status])).toEqual([

@@ -1,7 +1,10 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { AppConfig, ConfigModule } from '@libs/config';
+import { DeliveryModule } from '@libs/delivery';
 import { HealthModule, LoggingModule, PrometheusMetricsModule } from '@libs/observability';
 import { ConsumptionModule } from './consumption/consumption.module';
+import { MetricsModule } from './metrics/metrics.module';
+import { PrometheusDeliveryObserver } from './metrics/prometheus-delivery.observer';
 import { RetentionModule } from './retention/retention.module';
 import { RetriesModule } from './retries/retries.module';
 
@@ -15,6 +18,7 @@ export class WorkerModule {
         LoggingModule,
         PrometheusMetricsModule,
         HealthModule,
+        DeliveryModule.forRoot({ imports: [MetricsModule], observer: PrometheusDeliveryObserver }),
         ConsumptionModule,
         RetriesModule,
         RetentionModule,

@@ -1,3 +1,4 @@
+export * from './date-time';
 export * from './identifiers';
 export * from './topics';
 export * from './validation';

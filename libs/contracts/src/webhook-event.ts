@@ -1,12 +1,5 @@
-import {
-  IsDefined,
-  IsISO8601,
-  IsObject,
-  IsOptional,
-  IsString,
-  Matches,
-  MaxLength,
-} from 'class-validator';
+import { IsDefined, IsObject, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { IsRfc3339DateTime } from './date-time';
 import { EVENT_TYPE_MAX_LENGTH, EVENT_TYPE_PATTERN, EXTERNAL_ID_PATTERN } from './identifiers';
 
 const externalIdMessage = (field: string) =>
@@ -52,7 +45,7 @@ export class WebhookEventMessage extends EventFields {
   @Matches(EXTERNAL_ID_PATTERN, { message: externalIdMessage('id') })
   id!: string;
 
-  @IsISO8601({ strict: true }, { message: 'timestamp must be an ISO 8601 date-time' })
+  @IsRfc3339DateTime()
   timestamp!: string;
 }
 

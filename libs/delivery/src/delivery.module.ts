@@ -51,6 +51,8 @@ export class DeliveryModule {
     const observer = options.observer;
     return {
       module: DeliveryModule,
+      // Bound once by the app, then shared by all its modules: one HTTP client, one set of use cases.
+      global: true,
       imports: options.imports ?? [],
       providers: observer ? [{ provide: DeliveryObserver, useExisting: observer }] : [],
     };

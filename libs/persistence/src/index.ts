@@ -1,4 +1,5 @@
 export * from './data-source';
+export * from './database-errors';
 export * from './entities';
 export * from './persistence.module';
 export * from './repositories';

@@ -1,30 +1,75 @@
+import { Kafka, Partitioners } from 'kafkajs';
 import { ApiClient } from './api-client';
 import { AppProcess, ProcessExit } from './app-process';
+import { IsolatedDatabase, createIsolatedDatabase } from './isolated-database';
 import { testEnvironment } from './test-environment';
 
-/** The api and the worker as separate processes over the run's Kafka and Postgres. */
+export interface RawEvent {
+  id?: string;
+  type: string;
+  account_id: string;
+  data: Record<string, unknown>;
+}
+
+/**
+ * The api and the worker as separate processes, on the run's Kafka broker (a topic and
+ * group of their own) and a database of their own: a worker's retry scheduler claims due
+ * work from its whole database, so test files must not share one.
+ */
 export class Stack {
   private constructor(
     readonly env: Record<string, string>,
+    private readonly database: IsolatedDatabase,
     readonly apiProcess: AppProcess,
     public worker: AppProcess,
   ) {}
 
   static async start(overrides: Record<string, string> = {}): Promise<Stack> {
-    const env = testEnvironment(overrides);
+    const database = await createIsolatedDatabase();
+    const env = testEnvironment({ DATABASE_URL: database.url, ...overrides });
     // The api creates the topic; the worker then joins its group on an existing topic.
-    const api = await AppProcess.start('api', env);
+    const api = await AppProcess.start('api', env).catch(async (error: unknown) => {
+      await database.drop();
+      throw error;
+    });
     try {
       const worker = await AppProcess.start('worker', env);
-      return new Stack(env, api, worker);
+      return new Stack(env, database, api, worker);
     } catch (error) {
       await api.stop('SIGKILL');
+      await database.drop();
       throw error;
     }
   }
 
   get api(): ApiClient {
     return new ApiClient(this.apiProcess.url);
+  }
+
+  /**
+   * Writes events straight to the topic in one batch (keyed by account, as the api does), for
+   * tests about the worker that must not depend on how fast the api answers one by one.
+   */
+  async produce(events: RawEvent[]): Promise<string[]> {
+    const producer = new Kafka({ brokers: this.env.KAFKA_BROKERS.split(',') }).producer({
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    await producer.connect();
+    try {
+      const stamped = events.map((event, index) => ({
+        id: event.id ?? `evt-${Date.now()}-${index}-${Math.random().toString(36).slice(2, 8)}`,
+        timestamp: new Date().toISOString(),
+        ...event,
+      }));
+      await producer.send({
+        topic: this.env.KAFKA_TOPIC,
+        acks: -1,
+        messages: stamped.map((event) => ({ key: event.account_id, value: JSON.stringify(event) })),
+      });
+      return stamped.map((event) => event.id);
+    } finally {
+      await producer.disconnect();
+    }
   }
 
   /** Stops the worker gracefully and starts a new one in the same consumer group. */
@@ -36,5 +81,6 @@ export class Stack {
 
   async stop(): Promise<void> {
     await Promise.all([this.worker.stop(), this.apiProcess.stop()]);
+    await this.database.drop();
   }
 }

@@ -8,7 +8,7 @@ export function encodeCursor(position: DeliveryPosition): string {
 
 export function decodeCursor(cursor: string): DeliveryPosition {
   const decoded = Buffer.from(cursor, 'base64url').toString();
-  const match = /^t:(\d{1,19}):s:(\d{1,19})$/.exec(decoded);
+  const match = /^t:(\d{1,17}):s:(\d{1,18})$/.exec(decoded);
   if (!match) {
     throw new ApiError(ApiErrorCode.InvalidCursor, 'cursor is not a cursor this API returned');
   }

@@ -1,17 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import {
-  IsIn,
-  IsInt,
-  IsISO8601,
-  IsOptional,
-  IsString,
-  IsUUID,
-  Matches,
-  Max,
-  Min,
-} from 'class-validator';
-import { EVENT_TYPE_PATTERN, EXTERNAL_ID_PATTERN } from '@libs/contracts';
+import { IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, Min } from 'class-validator';
+import { EVENT_TYPE_PATTERN, EXTERNAL_ID_PATTERN, IsRfc3339DateTime } from '@libs/contracts';
 import { DELIVERY_STATUSES, DeliveryStatus } from '@libs/persistence';
 
 export class ListDeliveriesQuery {
@@ -38,12 +28,12 @@ export class ListDeliveriesQuery {
 
   /** Deliveries created at or after this time (ISO 8601). */
   @IsOptional()
-  @IsISO8601({ strict: true }, { message: 'since must be an ISO 8601 date-time' })
+  @IsRfc3339DateTime()
   since?: string;
 
   /** Deliveries created before this time (ISO 8601). */
   @IsOptional()
-  @IsISO8601({ strict: true }, { message: 'until must be an ISO 8601 date-time' })
+  @IsRfc3339DateTime()
   until?: string;
 
   @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 50 })

@@ -1,5 +1,5 @@
-import { IsISO8601, IsOptional, IsString, Matches } from 'class-validator';
-import { EXTERNAL_ID_PATTERN, EventFields } from '@libs/contracts';
+import { IsOptional, IsString, Matches } from 'class-validator';
+import { EXTERNAL_ID_PATTERN, EventFields, IsRfc3339DateTime } from '@libs/contracts';
 
 export class PublishEventRequest extends EventFields {
   /**
@@ -18,7 +18,7 @@ export class PublishEventRequest extends EventFields {
    * @example "2025-01-01T12:00:00Z"
    */
   @IsOptional()
-  @IsISO8601({ strict: true }, { message: 'timestamp must be an ISO 8601 date-time' })
+  @IsRfc3339DateTime()
   timestamp?: string;
 }
 

@@ -16,6 +16,13 @@ export class FindWebhookUseCase {
     return webhook;
   }
 
+  /** For writes that found the webhook deleted by the time they ran. */
+  static orNotFound(id: string, webhook: WebhookEntity | null): WebhookEntity {
+    if (webhook === null)
+      throw new ApiError(ApiErrorCode.WebhookNotFound, `Webhook ${id} not found`);
+    return webhook;
+  }
+
   list(scope: AccountScope, accountId?: string): Promise<WebhookEntity[]> {
     return this.webhooks.listLive(scope.listFilter(accountId));
   }

@@ -16,6 +16,11 @@ export class RotateWebhookSecretUseCase {
 
   async execute(id: string, scope: AccountScope): Promise<WebhookEntity> {
     const webhook = await this.findWebhook.execute(id, scope);
-    return this.webhooks.rotateSecret(webhook, generateWebhookSecret(), PREVIOUS_SECRET_GRACE_MS);
+    const rotated = await this.webhooks.rotateSecret(
+      webhook,
+      generateWebhookSecret(),
+      PREVIOUS_SECRET_GRACE_MS,
+    );
+    return FindWebhookUseCase.orNotFound(id, rotated);
   }
 }

@@ -21,12 +21,13 @@ export class UpdateWebhookUseCase {
   ): Promise<WebhookEntity> {
     const webhook = await this.findWebhook.execute(id, scope);
     if (request.url !== undefined) assertAllowedDestination(request.url, this.config);
-    return this.webhooks.update(webhook, {
+    const updated = await this.webhooks.update(webhook, {
       url: request.url,
       eventTypes: request.event_types,
       description: request.description,
       headers: request.headers,
       enabled: request.enabled,
     });
+    return FindWebhookUseCase.orNotFound(id, updated);
   }
 }

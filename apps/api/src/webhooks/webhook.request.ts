@@ -4,7 +4,6 @@ import {
   ArrayMinSize,
   IsArray,
   IsBoolean,
-  IsISO8601,
   IsOptional,
   IsString,
   IsUrl,
@@ -12,7 +11,7 @@ import {
   MaxLength,
   Validate,
 } from 'class-validator';
-import { EXTERNAL_ID_PATTERN } from '@libs/contracts';
+import { EXTERNAL_ID_PATTERN, IsRfc3339DateTime } from '@libs/contracts';
 import { EVENT_TYPE_PATTERN_SYNTAX } from '@libs/delivery';
 import { WebhookHeadersConstraint } from './webhook-headers.validator';
 
@@ -82,12 +81,12 @@ export class ListWebhooksQuery {
 
 export class ReplayWebhookRequest {
   /** Replay deliveries created at or after this time (ISO 8601). */
-  @IsISO8601({ strict: true }, { message: 'since must be an ISO 8601 date-time' })
+  @IsRfc3339DateTime()
   since!: string;
 
   /** …and before this time (ISO 8601); now when absent. */
   @IsOptional()
-  @IsISO8601({ strict: true }, { message: 'until must be an ISO 8601 date-time' })
+  @IsRfc3339DateTime()
   until?: string;
 }
 

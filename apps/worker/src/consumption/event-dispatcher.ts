@@ -4,6 +4,7 @@ import { Consumer } from 'kafkajs';
 import { AppConfig } from '@libs/config';
 import { WebhookEventMessage, parseEventMessage } from '@libs/contracts';
 import { DeliverEventUseCase } from '@libs/delivery';
+import { isPermanentDataError } from '@libs/persistence';
 import { WorkerMetrics } from '../metrics/worker-metrics';
 import { KeyedWorkPool } from './keyed-work-pool';
 import { PartitionOffsets } from './partition-offsets';
@@ -86,6 +87,8 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     const event = parsed.event;
     const source = { partition, offset: offset.toString() };
     const accepted = this.pool.trySubmit(event.account_id, async () => {
+      // Shutting down: leave queued events uncommitted for the partition's next owner.
+      if (this.stopping) return;
       this.metrics.eventAccepted();
       try {
         if (
@@ -135,6 +138,14 @@ export class EventDispatcher implements BeforeApplicationShutdown {
         await work(event);
         return true;
       } catch (error) {
+        if (isPermanentDataError(error)) {
+          // The database refuses this event's data for good: a poison message after all.
+          this.logger.warn(
+            `Skipping event ${event.id} at ${this.topic}[${partition}]@${offset}: refused by the database: ${String(error)}`,
+          );
+          this.metrics.invalidMessageSkipped();
+          return true;
+        }
         const wait = FAILURE_BACKOFF_MS[Math.min(failures, FAILURE_BACKOFF_MS.length - 1)];
         this.logger.error(
           `Event ${event.id} (${this.topic}[${partition}]@${offset}) failed, retrying in ${wait} ms: ${String(error)}`,

@@ -18,7 +18,7 @@ export class DueRetryScheduler implements OnApplicationBootstrap, BeforeApplicat
   private readonly logger = new Logger(DueRetryScheduler.name);
   private readonly running = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | null = null;
-  private polling = false;
+  private polling: Promise<void> | null = null;
   private stopping = false;
 
   constructor(
@@ -34,13 +34,19 @@ export class DueRetryScheduler implements OnApplicationBootstrap, BeforeApplicat
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
+    await this.polling;
     await Promise.all(this.running);
   }
 
   /** Fills the free slots with claimed deliveries; polls again at once while work keeps coming. */
-  private async poll(): Promise<void> {
-    if (this.polling || this.stopping) return;
-    this.polling = true;
+  private poll(): Promise<void> {
+    if (this.polling === null && !this.stopping) {
+      this.polling = this.claimAndStart().finally(() => (this.polling = null));
+    }
+    return this.polling ?? Promise.resolve();
+  }
+
+  private async claimAndStart(): Promise<void> {
     try {
       const free = this.config.delivery.concurrency - this.running.size;
       const claimed = await this.claimDue.execute(free);
@@ -60,8 +66,6 @@ export class DueRetryScheduler implements OnApplicationBootstrap, BeforeApplicat
       }
     } catch (error) {
       this.logger.warn(`Polling for due retries failed: ${String(error)}`);
-    } finally {
-      this.polling = false;
     }
   }
 }

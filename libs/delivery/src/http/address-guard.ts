@@ -22,9 +22,12 @@ export class BlockedAddressError extends Error {
  */
 export function addressRange(address: string): string {
   const parsed = ipaddr.parse(address);
-  if (parsed.kind() === 'ipv6') {
-    const v6 = parsed as ipaddr.IPv6;
-    if (v6.isIPv4MappedAddress()) return v6.toIPv4Address().range();
+  if (parsed instanceof ipaddr.IPv6) {
+    if (parsed.isIPv4MappedAddress()) return parsed.toIPv4Address().range();
+    // ::a.b.c.d, the deprecated IPv4-compatible form, which ipaddr.js calls unicast.
+    if (parsed.parts.slice(0, 6).every((part) => part === 0) && parsed.range() === 'unicast') {
+      return 'ipv4Compatible';
+    }
   }
   return parsed.range();
 }

@@ -111,6 +111,7 @@ describe('WebhookHttpClient private address guard', () => {
     ['short 127.1', (port: number) => `http://127.1:${port}/x`],
     ['IPv4-mapped [::ffff:127.0.0.1]', (port: number) => `http://[::ffff:127.0.0.1]:${port}/x`],
     ['unspecified 0.0.0.0', (port: number) => `http://0.0.0.0:${port}/x`],
+    ['IPv4-compatible [::127.0.0.1]', (port: number) => `http://[::127.0.0.1]:${port}/x`],
   ])('never reaches loopback written as %s', async (_label, urlFor) => {
     const response = await guarded.send({
       url: urlFor(receiver.listeningPort),

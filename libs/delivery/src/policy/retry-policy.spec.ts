@@ -122,6 +122,12 @@ describe('nextStepAfterManualAttempt', () => {
       { status: 'pending', nextAttemptAt: now },
     ],
     [
+      'a failure before a first attempt its lane skipped hands it to the scheduler',
+      { kind: 'retryable' },
+      { status: 'pending', nextAttemptAt: null },
+      { status: 'pending', nextAttemptAt: now },
+    ],
+    [
       'a failure of a replayed success',
       { kind: 'retryable' },
       { status: 'succeeded', nextAttemptAt: null },

@@ -89,8 +89,10 @@ export function nextStepAfterManualAttempt(
       if (previous.status === 'retrying') {
         return { status: 'retrying', nextAttemptAt: previous.nextAttemptAt ?? now };
       }
-      if (previous.status === 'pending')
-        return { status: 'pending', nextAttemptAt: previous.nextAttemptAt };
+      if (previous.status === 'pending') {
+        // A first attempt the manual one overtook: its lane has moved on, the scheduler makes it.
+        return { status: 'pending', nextAttemptAt: previous.nextAttemptAt ?? now };
+      }
       return { status: 'failed' };
   }
 }

@@ -15,8 +15,13 @@ export class RetentionRepository {
   async deleteEventsBatch(cutoff: Date, batchSize: number): Promise<number> {
     const [{ count }]: { count: number }[] = await this.dataSource.query(
       `WITH doomed AS (
-         SELECT id FROM events WHERE received_at < $1
-         ORDER BY received_at LIMIT $2
+         SELECT id FROM events e WHERE e.received_at < $1
+           -- Never cut a delivery short: an event goes once its deliveries are finished.
+           AND NOT EXISTS (
+             SELECT 1 FROM deliveries d
+             WHERE d.event_id = e.id AND d.status IN ('pending', 'delivering', 'retrying')
+           )
+         ORDER BY e.received_at LIMIT $2
          FOR UPDATE SKIP LOCKED
        ),
        deleted AS (DELETE FROM events e USING doomed WHERE e.id = doomed.id RETURNING 1)

@@ -62,24 +62,26 @@ export class WebhookRepository {
   }
 
   /**
-   * Disabling discards the deliveries still waiting; enabling again clears the reason and
-   * the failing streak, so an automatically disabled webhook gets a fresh start.
+   * Writes only the requested columns, so a concurrent auto-disable or delete is never
+   * overwritten with a stale copy. Disabling discards the deliveries still waiting; enabling
+   * again clears the reason and the failing streak, so the webhook gets a fresh start.
+   * Returns null when the webhook was deleted meanwhile.
    */
-  async update(webhook: WebhookEntity, changes: WebhookChanges): Promise<WebhookEntity> {
-    const defined = Object.fromEntries(
+  async update(webhook: WebhookEntity, changes: WebhookChanges): Promise<WebhookEntity | null> {
+    const values: Partial<WebhookEntity> = Object.fromEntries(
       Object.entries(changes).filter(([, value]) => value !== undefined),
     );
     const resumed = changes.enabled === true && !webhook.enabled;
     const paused = changes.enabled === false && webhook.enabled;
-    Object.assign(webhook, defined);
-    if (resumed) {
-      Object.assign(webhook, { disabledReason: null, failingSince: null, consecutiveFailures: 0 });
-    }
-    if (paused) webhook.disabledReason = 'disabled through the API';
+    if (resumed)
+      Object.assign(values, { disabledReason: null, failingSince: null, consecutiveFailures: 0 });
+    if (paused) values.disabledReason = 'disabled through the API';
     return this.webhooks.manager.transaction(async (manager) => {
-      const saved = await manager.save(webhook);
+      if (Object.keys(values).length > 0) {
+        await manager.update(WebhookEntity, { id: webhook.id, deletedAt: IsNull() }, values);
+      }
       if (paused) await discardWaitingDeliveries(manager, webhook.id, 'webhook disabled');
-      return saved;
+      return manager.findOneBy(WebhookEntity, { id: webhook.id, deletedAt: IsNull() });
     });
   }
 
@@ -88,11 +90,19 @@ export class WebhookRepository {
     webhook: WebhookEntity,
     secret: string,
     graceMs: number,
-  ): Promise<WebhookEntity> {
-    webhook.previousSecret = webhook.secret;
-    webhook.previousSecretExpiresAt = new Date(Date.now() + graceMs);
-    webhook.secret = secret;
-    return this.webhooks.save(webhook);
+  ): Promise<WebhookEntity | null> {
+    // In SQL, every SET reads the row as it was: previous_secret takes the old secret.
+    await this.webhooks
+      .createQueryBuilder()
+      .update(WebhookEntity)
+      .set({
+        previousSecret: () => 'secret',
+        previousSecretExpiresAt: new Date(Date.now() + graceMs),
+        secret,
+      })
+      .where('id = :id AND deleted_at IS NULL', { id: webhook.id })
+      .execute();
+    return this.findLive(webhook.id);
   }
 
   async markDeleted(webhook: WebhookEntity): Promise<void> {
