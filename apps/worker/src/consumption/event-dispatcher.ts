@@ -15,14 +15,24 @@ const COMMIT_INTERVAL_MS = 200;
 const BUFFER_PER_SLOT = 20;
 /**
  * Events one account may hold in its lane. Beyond it (a slow or hanging receiver with a
- * backlog) the account's further events are stored and handed to the due-retry scheduler,
- * so that one account can never fill the buffer and stall the others.
+ * backlog) the account's further events are stored at once with their first attempts
+ * parked, and its lane drains them from Postgres in order: one account can never fill the
+ * buffer and stall the others, and it keeps its order.
  */
 const LANE_LIMIT = 20;
+/** Parked first attempts one drain step takes. */
+const PARKED_BATCH = 5;
 /** Backoff while Postgres (or anything else the event needs) is failing. */
 const FAILURE_BACKOFF_MS = [500, 1000, 2000, 5000, 10_000, 30_000];
 
 type EventWork = (event: WebhookEventMessage) => Promise<unknown>;
+
+interface ParkingState {
+  /** Parked events whose storing is under way: the drain must not end before they land. */
+  storing: number;
+  /** An event was parked since the drain last looked for parked attempts. */
+  parkedSinceDrainLooked: boolean;
+}
 
 /**
  * Takes each Kafka message from the handler and hands it to its account's lane in the work
@@ -35,6 +45,9 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   private readonly logger = new Logger(EventDispatcher.name);
   private readonly pool: KeyedWorkPool;
   private readonly partitions = new Map<number, PartitionOffsets>();
+  /** Accounts whose events are parked in Postgres while their lane catches up. */
+  private readonly parking = new Map<string, ParkingState>();
+  private readonly timeoutMs: number;
   private consumer: Consumer | null = null;
   private topic: string;
   private commitTimer: NodeJS.Timeout | null = null;
@@ -47,6 +60,7 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     private readonly metrics: WorkerMetrics,
   ) {
     const concurrency = config.delivery.concurrency;
+    this.timeoutMs = config.delivery.timeoutMs;
     this.topic = config.kafka.topic;
     this.pool = new KeyedWorkPool(
       concurrency,
@@ -86,32 +100,83 @@ export class EventDispatcher implements BeforeApplicationShutdown {
 
     const event = parsed.event;
     const source = { partition, offset: offset.toString() };
-    const accepted = this.pool.trySubmit(event.account_id, async () => {
-      // Shutting down: leave queued events uncommitted for the partition's next owner.
-      if (this.stopping) return;
-      this.metrics.eventAccepted();
-      try {
-        if (
-          await this.untilStored(event, partition, offset, (e) =>
-            this.deliverEvent.execute(e, source),
-          )
-        ) {
-          done();
+    // Once an account has parked events, its later ones park too, or they would overtake.
+    const parking = this.parking.get(event.account_id);
+    const accepted =
+      parking === undefined &&
+      this.pool.trySubmit(event.account_id, async () => {
+        // Shutting down: leave queued events uncommitted for the partition's next owner.
+        if (this.stopping) return;
+        this.metrics.eventAccepted();
+        try {
+          if (
+            await this.untilStored(event, partition, offset, (e) =>
+              this.deliverEvent.execute(e, source),
+            )
+          ) {
+            done();
+          }
+        } finally {
+          this.metrics.eventFinished();
         }
-      } finally {
-        this.metrics.eventFinished();
-      }
-    });
+      });
     if (accepted) return;
 
-    // The account's lane (or the whole buffer) is full: store the event now, in the
-    // handler, and let the scheduler make its first attempts.
+    // The account's lane (or the whole buffer) is full: store the event now, with its first
+    // attempts parked, and let the lane drain them in order once it gets to them.
     this.metrics.eventDeferred();
-    if (
-      await this.untilStored(event, partition, offset, (e) => this.deliverEvent.defer(e, source))
-    ) {
-      done();
+    const state = parking ?? this.startParking(event.account_id);
+    state.storing += 1;
+    try {
+      const stored = await this.untilStored(event, partition, offset, (e) =>
+        this.deliverEvent.park(e, source, this.parkedUntil()),
+      );
+      if (stored) done();
+    } finally {
+      state.storing -= 1;
+      state.parkedSinceDrainLooked = true;
     }
+  }
+
+  /** Marks the account as parking and queues, behind its lane's backlog, the task draining it. */
+  private startParking(accountId: string): ParkingState {
+    const state: ParkingState = { storing: 0, parkedSinceDrainLooked: true };
+    this.parking.set(accountId, state);
+    this.pool.submit(accountId, () => this.drainParked(accountId, state));
+    return state;
+  }
+
+  /**
+   * Runs in the account's lane, after the events it held: makes the parked first attempts in
+   * Kafka order, until none is left and none is being stored, then lets the account use its
+   * lane again. On shutdown the rest stays parked; the scheduler takes it when parking ends.
+   */
+  private async drainParked(accountId: string, state: ParkingState): Promise<void> {
+    for (let failures = 0; !this.stopping;) {
+      state.parkedSinceDrainLooked = false;
+      try {
+        const attempted = await this.deliverEvent.attemptParked(
+          accountId,
+          PARKED_BATCH,
+          this.parkedUntil(),
+        );
+        failures = 0;
+        if (attempted === 0 && state.storing === 0 && !state.parkedSinceDrainLooked) break;
+      } catch (error) {
+        const wait = FAILURE_BACKOFF_MS[Math.min(failures, FAILURE_BACKOFF_MS.length - 1)];
+        failures += 1;
+        this.logger.error(
+          `Draining parked events of ${accountId} failed, retrying in ${wait} ms: ${String(error)}`,
+        );
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
+    if (this.parking.get(accountId) === state) this.parking.delete(accountId);
+  }
+
+  /** Parked attempts outlive one drain batch, so the scheduler only takes them if we die. */
+  private parkedUntil(): Date {
+    return new Date(Date.now() + Math.max(60_000, PARKED_BATCH * this.timeoutMs + 30_000));
   }
 
   /** Drains accepted work and commits before the Kafka consumer disconnects. */

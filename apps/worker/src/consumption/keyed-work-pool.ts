@@ -11,7 +11,8 @@ interface Lane {
  * slot back after each task, so it cannot starve the others.
  *
  * It never blocks its caller: `trySubmit` refuses a task when `capacity` tasks are held
- * already, or `perKeyLimit` for that key, and the caller decides what to do instead.
+ * already, or `perKeyLimit` for that key, and the caller decides what to do instead;
+ * `submit` queues regardless.
  */
 export class KeyedWorkPool {
   private readonly lanes = new Map<string, Lane>();
@@ -52,13 +53,18 @@ export class KeyedWorkPool {
   /** Accepts the task if the pool and the key's lane have room; false otherwise. */
   trySubmit(key: string, task: Task): boolean {
     if (this.held >= this.capacity || this.heldFor(key) >= this.perKeyLimit) return false;
+    this.submit(key, task);
+    return true;
+  }
+
+  /** Queues the task whatever the limits: for the few tasks a caller must not lose. */
+  submit(key: string, task: Task): void {
     this.held += 1;
     const lane = this.lanes.get(key) ?? { tasks: [], running: false };
     this.lanes.set(key, lane);
     lane.tasks.push(task);
     if (!lane.running && lane.tasks.length === 1) this.ready.push(key);
     this.pump();
-    return true;
   }
 
   /** Resolves when every accepted task has finished. */

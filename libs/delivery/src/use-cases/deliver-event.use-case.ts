@@ -26,27 +26,43 @@ export class DeliverEventUseCase {
   ) {}
 
   async execute(event: WebhookEventMessage, source: EventSource): Promise<AttemptResult[]> {
-    const pending = (await this.record(event, source, 'now')).awaitingFirstAttempt;
+    const pending = (await this.record(event, source, null)).awaitingFirstAttempt;
+    return this.attemptInOrder(pending);
+  }
+
+  /**
+   * Stores the event and its deliveries with their first attempts parked until
+   * `parkedUntil`, for an account whose lane is full: its lane drains them in order with
+   * attemptParked; should this worker die, the scheduler takes them after `parkedUntil`.
+   */
+  async park(event: WebhookEventMessage, source: EventSource, parkedUntil: Date): Promise<void> {
+    await this.record(event, source, parkedUntil);
+  }
+
+  /**
+   * Makes the first attempts of up to `limit` of the account's parked deliveries, oldest
+   * first, after pushing the parking of the rest to `parkedUntil`. Returns how many it took.
+   */
+  async attemptParked(accountId: string, limit: number, parkedUntil: Date): Promise<number> {
+    await this.deliveries.extendParking(accountId, parkedUntil);
+    const parked = await this.deliveries.parkedFirstAttempts(accountId, limit);
+    await this.attemptInOrder(parked);
+    return parked.length;
+  }
+
+  private async attemptInOrder(deliveryIds: string[]): Promise<AttemptResult[]> {
     const results: AttemptResult[] = [];
-    for (const deliveryId of pending) {
+    for (const deliveryId of deliveryIds) {
       const result = await this.attempts.executeFirst(deliveryId);
       if (result) results.push(result);
     }
     return results;
   }
 
-  /**
-   * Stores the event and its deliveries but leaves the first attempts to the due-retry
-   * scheduler: for an account whose lane is full, so that it cannot hold up the consumer.
-   */
-  async defer(event: WebhookEventMessage, source: EventSource): Promise<void> {
-    await this.record(event, source, 'defer');
-  }
-
   private async record(
     event: WebhookEventMessage,
     source: EventSource,
-    firstAttempt: 'now' | 'defer',
+    parkedUntil: Date | null,
   ): Promise<RecordedEvent> {
     const subscribers = (await this.webhooks.findSubscribers(event.account_id)).filter((webhook) =>
       matchesEventType(webhook.eventTypes, event.type),
@@ -62,7 +78,7 @@ export class DeliverEventUseCase {
         kafkaOffset: source.offset,
       },
       subscribers.map((webhook) => webhook.id),
-      firstAttempt,
+      parkedUntil,
     );
     if (recorded.idTakenByAnotherAccount) {
       // Never deliver one account's event body to another account's webhooks.

@@ -184,14 +184,41 @@ describe('DeliveryRepository on a real Postgres', () => {
     expect(count).toBe(0);
   });
 
-  it('defers first attempts to the scheduler, also for deliveries an earlier read left to its lane', async () => {
-    const event = newEvent();
-    const [laneOwned] = (await deliveries.recordEvent(event, webhookIds.slice(0, 1)))
-      .awaitingFirstAttempt;
+  it('parks first attempts for the lane, in order, and lets the scheduler have them once parking ends', async () => {
+    const parkedAccount = `${accountId}-parked`;
+    const webhookId = randomUUID();
+    await dataSource.getRepository(WebhookEntity).insert({
+      id: webhookId,
+      accountId: parkedAccount,
+      url: 'http://127.0.0.1:9/hook',
+      eventTypes: ['*'],
+      description: null,
+      headers: {},
+      secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+      enabled: true,
+    });
+    const later = new Date(Date.now() + 60_000);
+    const events = [1, 2, 3].map(() => ({ ...newEvent(), accountId: parkedAccount }));
+    // The first was read once by a lane (not attempted yet), then read again and parked.
+    const [laneOwned] = (await deliveries.recordEvent(events[0], [webhookId])).awaitingFirstAttempt;
+    for (const event of events) {
+      expect(await deliveries.recordEvent(event, [webhookId], later)).toEqual({
+        awaitingFirstAttempt: [],
+        idTakenByAnotherAccount: false,
+      });
+    }
+    const parked = await deliveries.parkedFirstAttempts(parkedAccount, 10);
+    expect(parked).toHaveLength(3);
+    expect(parked[0]).toBe(laneOwned);
     expect(await deliveries.claimDueRetries(100, 60_000)).toEqual([]);
-    const deferred = await deliveries.recordEvent(event, webhookIds.slice(0, 1), 'defer');
-    expect(deferred).toEqual({ awaitingFirstAttempt: [], idTakenByAnotherAccount: false });
+
+    await deliveries.extendParking(parkedAccount, new Date(Date.now() - 1000));
+    expect(await deliveries.parkedFirstAttempts(parkedAccount, 10)).toEqual(parked);
+    await dataSource.query(
+      `UPDATE deliveries SET next_attempt_at = now() - interval '1 second' WHERE id = ANY($1::uuid[])`,
+      [parked],
+    );
     const claimed = await deliveries.claimDueRetries(100, 60_000);
-    expect(claimed.map((delivery) => delivery.id)).toEqual([laneOwned]);
+    expect(claimed.map((delivery) => delivery.id).sort()).toEqual([...parked].sort());
   });
 });

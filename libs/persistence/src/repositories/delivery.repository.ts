@@ -99,14 +99,15 @@ export class DeliveryRepository {
    * Stores the event and one delivery per subscribed webhook, both idempotently: a
    * message read again after a crash or rebalance adds nothing.
    *
-   * `now`: the caller makes the first attempts itself (its account lane) on the deliveries
-   * returned. `defer`: the deliveries are left to the
-   * due-retry scheduler (a `next_attempt_at` of now), for an account whose lane is full.
+   * Without `parkedUntil` the caller makes the first attempts itself (its account lane) on
+   * the deliveries returned. With it, the first attempts are parked in Postgres for the
+   * account's lane to drain in order (parkedFirstAttempts); if that worker dies, the
+   * due-retry scheduler takes them once `parkedUntil` has passed.
    */
   async recordEvent(
     event: IncomingEvent,
     webhookIds: string[],
-    firstAttempt: 'now' | 'defer' = 'now',
+    parkedUntil: Date | null = null,
   ): Promise<RecordedEvent> {
     // One statement, so one round trip and atomic without an explicit transaction.
     const rows: { id: string | null; id_taken: boolean }[] = await this.dataSource.query(
@@ -122,17 +123,17 @@ export class DeliveryRepository {
        ),
        new_deliveries AS (
          INSERT INTO deliveries (id, event_id, webhook_id, account_id, event_type, status, next_attempt_at)
-         SELECT gen_random_uuid(), $1, webhook_id, $2, $3, 'pending', CASE WHEN $8 THEN now() END
+         SELECT gen_random_uuid(), $1, webhook_id, $2, $3, 'pending', $8::timestamptz
          FROM unnest($9::uuid[]) WITH ORDINALITY AS subscribed (webhook_id, position)
          WHERE (SELECT yes FROM ours)
          ORDER BY position
          ON CONFLICT (event_id, webhook_id) DO NOTHING
          RETURNING id, seq
        ),
-       -- Read again after a crash: hand over to the scheduler what an earlier read left to its lane.
-       handed_over AS (
-         UPDATE deliveries SET next_attempt_at = now()
-         WHERE $8 AND event_id = $1 AND account_id = $2 AND status = 'pending' AND next_attempt_at IS NULL
+       -- Read again after a crash: park as well what an earlier read left to its lane.
+       parked_again AS (
+         UPDATE deliveries SET next_attempt_at = $8::timestamptz
+         WHERE $8::timestamptz IS NOT NULL AND event_id = $1 AND account_id = $2 AND status = 'pending' AND next_attempt_at IS NULL
          RETURNING id
        ),
        awaiting AS (
@@ -143,7 +144,7 @@ export class DeliveryRepository {
        )
        SELECT awaiting.id, NOT (SELECT yes FROM ours) AS id_taken
        FROM (SELECT 1) AS one
-       LEFT JOIN awaiting ON NOT $8
+       LEFT JOIN awaiting ON $8::timestamptz IS NULL
        ORDER BY awaiting.seq`,
       [
         event.id,
@@ -153,7 +154,7 @@ export class DeliveryRepository {
         event.occurredAt,
         event.kafkaPartition,
         event.kafkaOffset,
-        firstAttempt === 'defer',
+        parkedUntil,
         webhookIds,
       ],
     );
@@ -161,6 +162,28 @@ export class DeliveryRepository {
       awaitingFirstAttempt: rows.flatMap((row) => (row.id === null ? [] : [row.id])),
       idTakenByAnotherAccount: rows[0]?.id_taken ?? false,
     };
+  }
+
+  /** The account's parked first attempts, oldest (in Kafka order) first. */
+  async parkedFirstAttempts(accountId: string, limit: number): Promise<string[]> {
+    const rows: { id: string }[] = await this.dataSource.query(
+      `SELECT id FROM deliveries
+       WHERE account_id = $1 AND status = 'pending' AND next_attempt_at IS NOT NULL
+       ORDER BY seq
+       LIMIT $2`,
+      [accountId, limit],
+    );
+    return rows.map((row) => row.id);
+  }
+
+  /** Keeps the scheduler off the account's parked first attempts while its lane drains them. */
+  async extendParking(accountId: string, until: Date): Promise<void> {
+    await this.dataSource.query(
+      `UPDATE deliveries SET next_attempt_at = $2
+       WHERE account_id = $1 AND status = 'pending' AND next_attempt_at IS NOT NULL
+         AND next_attempt_at < $2`,
+      [accountId, until],
+    );
   }
 
   /**
@@ -180,8 +203,8 @@ export class DeliveryRepository {
   }
 
   /**
-   * Takes up to `limit` deliveries whose attempt is due, oldest first: retries, first
-   * attempts deferred by a full lane, and those left `delivering` by a worker that died.
+   * Takes up to `limit` deliveries whose attempt is due, oldest first: retries, parked first
+   * attempts whose lane's worker died, and those left `delivering` by a worker that died.
    * SKIP LOCKED lets any number of workers poll at once. (A `pending` delivery without
    * `next_attempt_at` belongs to the lane that consumed its event, and is not taken here.)
    */
