@@ -238,42 +238,36 @@ export class DeliveryRepository {
     transition: DeliveryTransition,
     endpointPolicy: EndpointFailurePolicy,
   ): Promise<void> {
-    await this.dataSource.transaction(async (manager) => {
-      await manager.query(
-        `INSERT INTO delivery_attempts
-           (id, delivery_id, number, trigger, started_at, duration_ms, response_status,
-            response_body, error, next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-         ON CONFLICT (delivery_id, number) DO NOTHING`,
-        [
-          randomUUID(),
-          delivery.id,
-          delivery.attemptNumber,
-          attempt.trigger,
-          attempt.startedAt,
-          attempt.durationMs,
-          attempt.responseStatus,
-          attempt.responseBody,
-          attempt.error,
-          nextAttemptAt(transition),
-        ],
-      );
-      await moveDelivery(manager, delivery, transition, {
-        attemptCount: delivery.attemptNumber,
-        responseStatus: attempt.responseStatus,
-        error: attempt.error,
+    if (transition.status === 'discarded' && transition.disableWebhookReason) {
+      const reason = transition.disableWebhookReason;
+      await this.dataSource.transaction(async (manager) => {
+        await recordAttemptStatement(manager, delivery, attempt, transition);
+        await disableWebhook(manager, delivery.webhook.id, reason);
       });
-      if (transition.status === 'discarded' && transition.disableWebhookReason) {
-        await disableWebhook(manager, delivery.webhook.id, transition.disableWebhookReason);
-      } else {
-        await updateEndpointHealth(
+      return;
+    }
+    // The common path is one statement: attempt, delivery and endpoint health together.
+    const [health] = await recordAttemptStatement(
+      this.dataSource.manager,
+      delivery,
+      attempt,
+      transition,
+    );
+    if (
+      health?.enabled &&
+      health.failing_since !== null &&
+      health.consecutive_failures >= endpointPolicy.minFailures &&
+      Date.now() - health.failing_since.getTime() >= endpointPolicy.failingForMs
+    ) {
+      await this.dataSource.transaction((manager) =>
+        disableWebhook(
           manager,
           delivery.webhook.id,
-          attempt.error === null,
-          endpointPolicy,
-        );
-      }
-    });
+          `failing since ${health.failing_since?.toISOString()} without a success ` +
+            `(${health.consecutive_failures} failed attempts)`,
+        ),
+      );
+    }
   }
 
   /**
@@ -310,15 +304,12 @@ export class DeliveryRepository {
 
   /** Ends a delivery without sending it, for a webhook that was disabled or deleted meanwhile. */
   async discardUnsent(delivery: ClaimedDelivery, reason: string): Promise<void> {
-    await moveDelivery(
-      this.dataSource.manager,
-      delivery,
-      { status: 'discarded' },
-      {
-        attemptCount: delivery.attemptNumber - 1,
-        responseStatus: null,
-        error: reason,
-      },
+    await this.dataSource.query(
+      `UPDATE deliveries
+       SET status = 'discarded', next_attempt_at = NULL, lease_expires_at = NULL, last_error = $2,
+           completed_at = now(), updated_at = now()
+       WHERE id = $1`,
+      [delivery.id, reason],
     );
   }
 
@@ -369,75 +360,71 @@ function nextAttemptAt(transition: DeliveryTransition): Date | null {
     : null;
 }
 
-async function moveDelivery(
-  manager: EntityManager,
-  delivery: ClaimedDelivery,
-  transition: DeliveryTransition,
-  facts: { attemptCount: number; responseStatus: number | null; error: string | null },
-): Promise<void> {
-  await manager.query(
-    `UPDATE deliveries
-     SET status = $2, attempt_count = GREATEST(attempt_count, $3), next_attempt_at = $4,
-         lease_expires_at = NULL, last_response_status = COALESCE($5, last_response_status),
-         last_error = $6,
-         completed_at = CASE WHEN $2 IN ('succeeded', 'failed', 'discarded') THEN now() END,
-         updated_at = now()
-     WHERE id = $1`,
-    [
-      delivery.id,
-      transition.status satisfies DeliveryStatus,
-      facts.attemptCount,
-      nextAttemptAt(transition),
-      facts.responseStatus,
-      facts.error,
-    ],
-  );
+interface EndpointHealthRow {
+  failing_since: Date | null;
+  consecutive_failures: number;
+  enabled: boolean;
 }
 
 /**
- * Svix-style endpoint health: a success resets the failing streak; a webhook failing
- * for long enough, with enough attempts, is disabled rather than retried for ever.
+ * Records the attempt, moves the delivery on and updates the endpoint's health in one
+ * statement (atomic, one round trip). Svix-style health: a success ends the failing streak,
+ * a failure extends it; `last_success_at` is refreshed at most once a minute, so a busy
+ * healthy endpoint does not rewrite its webhook row on every delivery. Returns the health
+ * after a failure (for the auto-disable decision), nothing after a success.
  */
-async function updateEndpointHealth(
+function recordAttemptStatement(
   manager: EntityManager,
-  webhookId: string,
-  succeeded: boolean,
-  policy: EndpointFailurePolicy,
-): Promise<void> {
-  if (succeeded) {
-    await manager.query(
-      `UPDATE webhooks SET failing_since = NULL, consecutive_failures = 0, last_success_at = now()
-       WHERE id = $1`,
-      [webhookId],
-    );
-    return;
-  }
-  const [row]: { failing_since: Date; consecutive_failures: number; enabled: boolean }[] =
-    await manager.query(
-      // Wrapped in a SELECT: TypeORM answers a bare UPDATE … RETURNING as [rows, count].
-      `WITH updated AS (
-         UPDATE webhooks
-         SET failing_since = COALESCE(failing_since, now()),
-             consecutive_failures = consecutive_failures + 1,
-             last_failure_at = now()
-         WHERE id = $1
-         RETURNING failing_since, consecutive_failures, enabled
-       )
-       SELECT * FROM updated`,
-      [webhookId],
-    );
-  if (
-    row?.enabled &&
-    row.consecutive_failures >= policy.minFailures &&
-    Date.now() - row.failing_since.getTime() >= policy.failingForMs
-  ) {
-    await disableWebhook(
-      manager,
-      webhookId,
-      `failing since ${row.failing_since.toISOString()} without a success ` +
-        `(${row.consecutive_failures} failed attempts)`,
-    );
-  }
+  delivery: ClaimedDelivery,
+  attempt: AttemptRecord,
+  transition: DeliveryTransition,
+): Promise<EndpointHealthRow[]> {
+  const succeeded = attempt.error === null;
+  return manager.query(
+    `WITH recorded AS (
+       INSERT INTO delivery_attempts
+         (id, delivery_id, number, trigger, started_at, duration_ms, response_status,
+          response_body, error, next_attempt_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+       ON CONFLICT (delivery_id, number) DO NOTHING
+     ),
+     moved AS (
+       UPDATE deliveries
+       SET status = $11, attempt_count = GREATEST(attempt_count, $3), next_attempt_at = $10,
+           lease_expires_at = NULL, last_response_status = COALESCE($7, last_response_status),
+           last_error = $9,
+           completed_at = CASE WHEN $11 IN ('succeeded', 'failed', 'discarded') THEN now() END,
+           updated_at = now()
+       WHERE id = $2
+     ),
+     health AS (
+       UPDATE webhooks
+       SET failing_since = CASE WHEN $13 THEN NULL ELSE COALESCE(failing_since, now()) END,
+           consecutive_failures = CASE WHEN $13 THEN 0 ELSE consecutive_failures + 1 END,
+           last_success_at = CASE WHEN $13 THEN now() ELSE last_success_at END,
+           last_failure_at = CASE WHEN $13 THEN last_failure_at ELSE now() END
+       WHERE id = $12
+         AND (NOT $13 OR failing_since IS NOT NULL OR consecutive_failures > 0
+              OR last_success_at IS NULL OR last_success_at < now() - interval '1 minute')
+       RETURNING failing_since, consecutive_failures, enabled
+     )
+     SELECT * FROM health WHERE NOT $13`,
+    [
+      randomUUID(),
+      delivery.id,
+      delivery.attemptNumber,
+      attempt.trigger,
+      attempt.startedAt,
+      attempt.durationMs,
+      attempt.responseStatus,
+      attempt.responseBody,
+      attempt.error,
+      nextAttemptAt(transition),
+      transition.status satisfies DeliveryStatus,
+      delivery.webhook.id,
+      succeeded,
+    ],
+  );
 }
 
 /** A disabled webhook takes no new deliveries, and those still waiting are discarded. */
