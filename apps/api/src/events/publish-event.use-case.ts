@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { WebhookEventMessage } from '@libs/contracts';
+import { WebhookEventMessage, parseEventMessage, serializeEvent } from '@libs/contracts';
 import { IdempotencyKeyRepository } from '@libs/persistence';
 import { AccountScope } from '../auth/account-scope';
 import { ApiError, ApiErrorCode } from '../common/api.errors';
@@ -38,24 +38,44 @@ export class PublishEventUseCase {
       timestamp: request.timestamp ?? new Date().toISOString(),
     });
     if (idempotencyKey !== undefined) {
-      const claim = await this.idempotencyKeys.claim(event.account_id, idempotencyKey, event.id);
-      if (!claim.first) return claim.eventId;
+      const claim = await this.idempotencyKeys.claim(
+        event.account_id,
+        idempotencyKey,
+        event.id,
+        serializeEvent(event),
+      );
+      if (!claim.first) {
+        // Publish the first request's event again: should that request have died before
+        // Kafka acknowledged it, this one completes it; otherwise the worker stores each
+        // event id once, so nothing is delivered twice.
+        const earlier = claim.eventBody === null ? null : parseEventMessage(claim.eventBody);
+        if (earlier?.valid) await this.publishOrFail(earlier.event);
+        return claim.eventId;
+      }
     }
+    try {
+      await this.publishOrFail(event);
+    } catch (error) {
+      // Let the client retry with the same key.
+      if (idempotencyKey !== undefined) {
+        await this.idempotencyKeys.release(event.account_id, idempotencyKey, event.id);
+      }
+      throw error;
+    }
+    return event.id;
+  }
+
+  private async publishOrFail(event: WebhookEventMessage): Promise<void> {
     try {
       await this.publisher.publish(event);
     } catch (error) {
       this.metrics.publishFailed();
       this.logger.error(`Publishing event ${event.id} failed: ${String(error)}`);
-      // Let the client retry with the same key.
-      if (idempotencyKey !== undefined) {
-        await this.idempotencyKeys.release(event.account_id, idempotencyKey, event.id);
-      }
       throw new ApiError(
         ApiErrorCode.PublishFailed,
         'The event could not be written to Kafka; retry later',
       );
     }
     this.metrics.eventPublished(event.type);
-    return event.id;
   }
 }

@@ -2,6 +2,7 @@ import { InitialSchema1764172800000 } from './1764172800000-InitialSchema';
 import { RetriesAndEndpointHealth1764259200000 } from './1764259200000-RetriesAndEndpointHealth';
 import { AccountsAndRetention1764345600000 } from './1764345600000-AccountsAndRetention';
 import { TimeOrderedHistoryIndexes1764432000000 } from './1764432000000-TimeOrderedHistoryIndexes';
+import { ClaimTokensAndIdempotentBodies1764518400000 } from './1764518400000-ClaimTokensAndIdempotentBodies';
 
 /** Listed explicitly: the apps are bundled, so a glob over migration files would find nothing. */
 export const MIGRATIONS = [
@@ -9,4 +10,5 @@ export const MIGRATIONS = [
   RetriesAndEndpointHealth1764259200000,
   AccountsAndRetention1764345600000,
   TimeOrderedHistoryIndexes1764432000000,
+  ClaimTokensAndIdempotentBodies1764518400000,
 ];

@@ -221,4 +221,36 @@ describe('DeliveryRepository on a real Postgres', () => {
     const claimed = await deliveries.claimDueRetries(100, 60_000);
     expect(claimed.map((delivery) => delivery.id).sort()).toEqual([...parked].sort());
   });
+
+  it('ignores the outcome recorded by a worker whose claim was taken over', async () => {
+    const [id] = (await deliveries.recordEvent(newEvent(), webhookIds.slice(0, 1)))
+      .awaitingFirstAttempt;
+    const stale = await deliveries.claimFirstAttempt(id, 1);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const current = await deliveries.claimFirstAttempt(id, 60_000);
+    if (stale === null || current === null) throw new Error('expected both claims to succeed');
+    const attempt = {
+      trigger: 'scheduled' as const,
+      startedAt: new Date(),
+      durationMs: 5,
+      responseStatus: 500,
+      responseBody: 'late',
+      error: 'HTTP 500',
+    };
+    const policy = { failingForMs: 60_000, minFailures: 100 };
+    await deliveries.recordAttempt(stale, attempt, { status: 'failed' }, policy);
+    expect(await statusOf(id)).toBe('delivering');
+    await deliveries.recordAttempt(
+      current,
+      { ...attempt, responseStatus: 200, responseBody: 'ok', error: null },
+      { status: 'succeeded' },
+      policy,
+    );
+    expect(await statusOf(id)).toBe('succeeded');
+    const attempts = await dataSource.query(
+      `SELECT response_body FROM delivery_attempts WHERE delivery_id = $1`,
+      [id],
+    );
+    expect(attempts).toEqual([{ response_body: 'ok' }]);
+  });
 });

@@ -24,6 +24,8 @@ export interface RecordedEvent {
 /** A delivery this worker holds the lease on, with what it needs to send it. */
 export interface ClaimedDelivery {
   id: string;
+  /** Proves the claim is still this worker's when the attempt is recorded. */
+  claimToken: string;
   eventId: string;
   accountId: string;
   trigger: AttemptTrigger;
@@ -71,6 +73,7 @@ export interface EndpointFailurePolicy {
 
 interface ClaimRow {
   id: string;
+  claim_token: string;
   event_id: string;
   account_id: string;
   attempt_count: number;
@@ -306,10 +309,10 @@ export class DeliveryRepository {
   async discardUnsent(delivery: ClaimedDelivery, reason: string): Promise<void> {
     await this.dataSource.query(
       `UPDATE deliveries
-       SET status = 'discarded', next_attempt_at = NULL, lease_expires_at = NULL, last_error = $2,
-           completed_at = now(), updated_at = now()
-       WHERE id = $1`,
-      [delivery.id, reason],
+       SET status = 'discarded', next_attempt_at = NULL, lease_expires_at = NULL, claim_token = NULL,
+           last_error = $2, completed_at = now(), updated_at = now()
+       WHERE id = $1 AND claim_token = $3`,
+      [delivery.id, reason, delivery.claimToken],
     );
   }
 
@@ -334,11 +337,12 @@ export class DeliveryRepository {
          UPDATE deliveries d
          SET status = 'delivering',
              lease_expires_at = now() + make_interval(secs => $1::double precision / 1000),
+             claim_token = gen_random_uuid(),
              manual_attempt_requested_at = ${options.trigger === 'manual' ? 'NULL' : 'd.manual_attempt_requested_at'},
              updated_at = now()
          FROM target t
          WHERE d.id = t.id
-         RETURNING d.id, d.event_id, d.account_id, d.attempt_count, d.webhook_id,
+         RETURNING d.id, d.event_id, d.account_id, d.attempt_count, d.webhook_id, d.claim_token,
                    t.previous_status, t.previous_next_attempt_at
        )
        SELECT c.*, w.url, w.headers, w.secret, w.previous_secret, w.previous_secret_expires_at,
@@ -368,7 +372,8 @@ interface EndpointHealthRow {
 
 /**
  * Records the attempt, moves the delivery on and updates the endpoint's health in one
- * statement (atomic, one round trip). Svix-style health: a success ends the failing streak,
+ * statement (atomic, one round trip), only while the claim is still ours: a worker that
+ * stalled past its lease records nothing over the outcome of the one that took over. Svix-style health: a success ends the failing streak,
  * a failure extends it; `last_success_at` is refreshed at most once a minute, so a busy
  * healthy endpoint does not rewrite its webhook row on every delivery. Returns the health
  * after a failure (for the auto-disable decision), nothing after a success.
@@ -381,21 +386,22 @@ function recordAttemptStatement(
 ): Promise<EndpointHealthRow[]> {
   const succeeded = attempt.error === null;
   return manager.query(
-    `WITH recorded AS (
+    `WITH moved AS (
+       UPDATE deliveries
+       SET status = $11, attempt_count = GREATEST(attempt_count, $3), next_attempt_at = $10,
+           lease_expires_at = NULL, claim_token = NULL,
+           last_response_status = COALESCE($7, last_response_status), last_error = $9,
+           completed_at = CASE WHEN $11 IN ('succeeded', 'failed', 'discarded') THEN now() END,
+           updated_at = now()
+       WHERE id = $2 AND claim_token = $14
+       RETURNING id
+     ),
+     recorded AS (
        INSERT INTO delivery_attempts
          (id, delivery_id, number, trigger, started_at, duration_ms, response_status,
           response_body, error, next_attempt_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+       SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 FROM moved
        ON CONFLICT (delivery_id, number) DO NOTHING
-     ),
-     moved AS (
-       UPDATE deliveries
-       SET status = $11, attempt_count = GREATEST(attempt_count, $3), next_attempt_at = $10,
-           lease_expires_at = NULL, last_response_status = COALESCE($7, last_response_status),
-           last_error = $9,
-           completed_at = CASE WHEN $11 IN ('succeeded', 'failed', 'discarded') THEN now() END,
-           updated_at = now()
-       WHERE id = $2
      ),
      health AS (
        UPDATE webhooks
@@ -403,7 +409,7 @@ function recordAttemptStatement(
            consecutive_failures = CASE WHEN $13 THEN 0 ELSE consecutive_failures + 1 END,
            last_success_at = CASE WHEN $13 THEN now() ELSE last_success_at END,
            last_failure_at = CASE WHEN $13 THEN last_failure_at ELSE now() END
-       WHERE id = $12
+       WHERE id = $12 AND EXISTS (SELECT 1 FROM moved)
          AND (NOT $13 OR failing_since IS NOT NULL OR consecutive_failures > 0
               OR last_success_at IS NULL OR last_success_at < now() - interval '1 minute')
        RETURNING failing_since, consecutive_failures, enabled
@@ -423,6 +429,7 @@ function recordAttemptStatement(
       transition.status satisfies DeliveryStatus,
       delivery.webhook.id,
       succeeded,
+      delivery.claimToken,
     ],
   );
 }
@@ -462,6 +469,7 @@ function toClaimedDelivery(row: ClaimRow, trigger: AttemptTrigger): ClaimedDeliv
   }
   return {
     id: row.id,
+    claimToken: row.claim_token,
     eventId: row.event_id,
     accountId: row.account_id,
     trigger,

@@ -10,35 +10,41 @@ export class IdempotencyKeyRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   /**
-   * Binds the key to `eventId` unless it is already bound (within the window), and returns
-   * the event id the key stands for: `eventId` for the first request, the earlier one after.
+   * Binds the key to the event unless it is already bound (within the window), and returns
+   * the event the key stands for: this one for the first request, the earlier one after
+   * (`eventBody` is null for keys stored before bodies were kept).
    */
   async claim(
     accountId: string,
     key: string,
     eventId: string,
-  ): Promise<{ eventId: string; first: boolean }> {
-    const rows: { event_id: string; first: boolean }[] = await this.dataSource.query(
+    eventBody: string,
+  ): Promise<{ eventId: string; eventBody: string | null; first: boolean }> {
+    type Row = { event_id: string; event_body: string | null; first: boolean };
+    const rows: Row[] = await this.dataSource.query(
       `WITH claimed AS (
-         INSERT INTO idempotency_keys (account_id, key, event_id) VALUES ($1, $2, $3)
+         INSERT INTO idempotency_keys (account_id, key, event_id, event_body) VALUES ($1, $2, $3, $4)
          ON CONFLICT (account_id, key) DO UPDATE
-           SET event_id = EXCLUDED.event_id, created_at = now()
-           WHERE idempotency_keys.created_at < now() - make_interval(secs => $4::double precision / 1000)
-         RETURNING event_id, true AS first
+           SET event_id = EXCLUDED.event_id, event_body = EXCLUDED.event_body, created_at = now()
+           WHERE idempotency_keys.created_at < now() - make_interval(secs => $5::double precision / 1000)
+         RETURNING event_id, event_body, true AS first
        )
-       SELECT event_id, first FROM claimed
+       SELECT event_id, event_body, first FROM claimed
        UNION ALL
-       SELECT event_id, false AS first FROM idempotency_keys
+       SELECT event_id, event_body, false AS first FROM idempotency_keys
        WHERE account_id = $1 AND key = $2 AND NOT EXISTS (SELECT 1 FROM claimed)`,
-      [accountId, key, eventId, IDEMPOTENCY_WINDOW_MS],
+      [accountId, key, eventId, eventBody, IDEMPOTENCY_WINDOW_MS],
     );
-    if (rows.length > 0) return { eventId: rows[0].event_id, first: rows[0].first };
-    // A concurrent request with the same key committed after this statement's snapshot.
-    const [existing]: { event_id: string }[] = await this.dataSource.query(
-      `SELECT event_id FROM idempotency_keys WHERE account_id = $1 AND key = $2`,
-      [accountId, key],
-    );
-    return { eventId: existing.event_id, first: false };
+    // Empty when a concurrent request with the same key committed after this statement's snapshot.
+    const [row] =
+      rows.length > 0
+        ? rows
+        : await this.dataSource.query<Row[]>(
+            `SELECT event_id, event_body, false AS first FROM idempotency_keys
+             WHERE account_id = $1 AND key = $2`,
+            [accountId, key],
+          );
+    return { eventId: row.event_id, eventBody: row.event_body, first: row.first };
   }
 
   /** Frees the key again, when the event it was claimed for could not be published. */
