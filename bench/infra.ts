@@ -3,8 +3,7 @@
  * them (scripts/run-tests.ts), with everything started here registered for cleanup.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import os from 'node:os';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { startBroker, stopBroker } from '../scripts/infra/kafka-broker';
 import { repoRoot } from '../scripts/infra/local';
@@ -12,8 +11,7 @@ import {
   LOCAL_TEST_SERVER_URL,
   createScratchDatabase,
   probeServer,
-  startEmbeddedPostgres,
-  stopEmbeddedPostgres,
+  startThrowawayPostgres,
 } from '../scripts/infra/postgres';
 import {
   type Cleanup,
@@ -21,6 +19,7 @@ import {
   formatSeconds,
   freePorts,
   runInherited,
+  temporaryDir,
 } from '../scripts/infra/process';
 import { migrate } from '../scripts/migrate';
 
@@ -59,7 +58,7 @@ async function kafkaForBench(
     console.error(`[bench] Kafka: ${configured} (KAFKA_BROKERS)`);
     return { brokers: configured, externalKafka: true };
   }
-  const dataDir = await temporaryDir(cleanup, 'kafka');
+  const dataDir = await temporaryDir(cleanup, 'webhooks-bench-kafka');
   cleanup.add(async () => {
     await stopBroker(dataDir);
   });
@@ -85,27 +84,11 @@ async function postgresServer(cleanup: Cleanup): Promise<string> {
   const problem = await probeServer(LOCAL_TEST_SERVER_URL);
   if (problem === undefined) return LOCAL_TEST_SERVER_URL;
   console.error(`[bench] no usable PostgreSQL on 127.0.0.1:5432 (${problem}): starting one`);
-  const baseDir = await temporaryDir(cleanup, 'postgres');
-  cleanup.add(async () => {
-    await stopEmbeddedPostgres(baseDir);
-  });
-  const [port] = await freePorts(1);
-  const { serverUrl } = await startEmbeddedPostgres({
-    baseDir,
-    port,
-    durable: false,
-    detached: false,
-  });
+  const { serverUrl } = await startThrowawayPostgres(cleanup, 'webhooks-bench');
   return serverUrl;
 }
 
 /** A temp dir removed at the end of the run, after what runs in it has been stopped. */
-async function temporaryDir(cleanup: Cleanup, name: string): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), `webhooks-bench-${name}-`));
-  cleanup.add(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
 const BUILT_APPS = ['api', 'worker'].map((app) =>
   path.join(repoRoot, 'dist', 'apps', app, 'main.js'),
 );

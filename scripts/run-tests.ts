@@ -9,8 +9,6 @@
  * Extra arguments go to jest: `npm test -- --selectProjects unit` starts no infrastructure.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { startBroker, stopBroker } from './infra/kafka-broker';
 import { repoRoot } from './infra/local';
@@ -18,8 +16,7 @@ import {
   LOCAL_TEST_SERVER_URL,
   createScratchDatabase,
   probeServer,
-  startEmbeddedPostgres,
-  stopEmbeddedPostgres,
+  startThrowawayPostgres,
 } from './infra/postgres';
 import {
   Cleanup,
@@ -28,6 +25,7 @@ import {
   freePorts,
   onShutdownSignal,
   runInherited,
+  temporaryDir,
   signalExitCode,
   stopChild,
 } from './infra/process';
@@ -127,7 +125,7 @@ async function startInfrastructure(): Promise<Infrastructure> {
 async function kafkaForTests(): Promise<Choice> {
   const configured = process.env.KAFKA_BROKERS;
   if (configured) return { value: configured, description: `${configured} (KAFKA_BROKERS)` };
-  const dataDir = await temporaryDir('kafka');
+  const dataDir = await temporaryDir(cleanup, 'webhooks-test-kafka');
   cleanup.add(async () => {
     await stopBroker(dataDir);
   });
@@ -155,27 +153,11 @@ async function postgresServerForTests(): Promise<Choice> {
       `[test] no usable PostgreSQL on 127.0.0.1:5432 (${problem}): using an embedded one`,
     );
   }
-  const baseDir = await temporaryDir('postgres');
-  cleanup.add(async () => {
-    await stopEmbeddedPostgres(baseDir);
-  });
-  const [port] = await freePorts(1);
-  const { serverUrl } = await startEmbeddedPostgres({
-    baseDir,
-    port,
-    durable: false,
-    detached: false,
-  });
+  const { serverUrl, port } = await startThrowawayPostgres(cleanup, 'webhooks-test');
   return { value: serverUrl, description: `embedded server on 127.0.0.1:${port}` };
 }
 
 /** A temp dir removed at the end of the run (after what runs in it has been stopped). */
-async function temporaryDir(name: string): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), `webhooks-test-${name}-`));
-  cleanup.add(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
 function runJest(jestArgs: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const jest = spawn(path.join(repoRoot, 'node_modules', '.bin', 'jest'), jestArgs, {
     cwd: repoRoot,

@@ -16,7 +16,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { formatSeconds, runCommand, tailFile } from './process';
+import { Cleanup, formatSeconds, freePorts, runCommand, tailFile, temporaryDir } from './process';
 
 /** The server that CI machines and many developers have: trust auth, database `test`. */
 export const LOCAL_TEST_SERVER_URL = 'postgres://postgres@127.0.0.1:5432/test';
@@ -346,4 +346,23 @@ function stopOnExit(binaries: EmbeddedBinaries, cluster: ClusterFiles, runAs: Ru
       toolOptions(cluster, runAs),
     );
   });
+}
+
+/** A throwaway embedded PostgreSQL in a temp folder on a free port, stopped and removed by `cleanup`. */
+export async function startThrowawayPostgres(
+  cleanup: Cleanup,
+  prefix: string,
+): Promise<{ serverUrl: string; port: number }> {
+  const baseDir = await temporaryDir(cleanup, `${prefix}-postgres`);
+  cleanup.add(async () => {
+    await stopEmbeddedPostgres(baseDir);
+  });
+  const [port] = await freePorts(1);
+  const { serverUrl } = await startEmbeddedPostgres({
+    baseDir,
+    port,
+    durable: false,
+    detached: false,
+  });
+  return { serverUrl, port };
 }
