@@ -74,7 +74,7 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   async dispatch(context: KafkaContext): Promise<void> {
     // While shutting down nothing new starts; what is not committed is read again later.
     if (this.stopping) return;
-    this.consumer = context.getConsumer();
+    this.watchAssignments(context.getConsumer());
     this.topic = context.getTopic();
     const message = context.getMessage();
     const partition = context.getPartition();
@@ -177,6 +177,18 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   /** Parked attempts outlive one drain batch, so the scheduler only takes them if we die. */
   private parkedUntil(): Date {
     return new Date(Date.now() + Math.max(60_000, PARKED_BATCH * this.timeoutMs + 30_000));
+  }
+
+  /** Remembers the consumer (for commits) and forgets partitions a rebalance took away. */
+  private watchAssignments(consumer: Consumer): void {
+    if (this.consumer === consumer) return;
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      const assigned = new Set(payload.memberAssignment[this.topic] ?? []);
+      for (const [partition, offsets] of this.partitions) {
+        if (!assigned.has(partition)) offsets.reset();
+      }
+    });
   }
 
   /** Drains accepted work and commits before the Kafka consumer disconnects. */

@@ -25,6 +25,19 @@ describe('PartitionOffsets', () => {
     expect(offsets.committable()).toBeNull();
   });
 
+  it('commits nothing for a partition handed to another member, and ignores its old work', () => {
+    const offsets = new PartitionOffsets();
+    const before = offsets.begin(30n);
+    offsets.reset();
+    expect(offsets.committable()).toBeNull();
+    // Assigned back later, further on (another member committed meanwhile).
+    const after = offsets.begin(90n);
+    offsets.finish(30n, before);
+    expect(offsets.committable()).toBe(90n);
+    offsets.finish(90n, after);
+    expect(offsets.committable()).toBe(91n);
+  });
+
   it('restarts when the partition is read again, ignoring finishes from before', () => {
     const offsets = new PartitionOffsets();
     const before = offsets.begin(20n);

@@ -28,6 +28,18 @@ export class PartitionOffsets {
     return this.generation;
   }
 
+  /**
+   * Forgets the partition (it was assigned to another member): work still running for it
+   * finishes with an old token and is ignored, and nothing is committed for it until it is
+   * read here again.
+   */
+  reset(): void {
+    this.inFlight.clear();
+    this.lastSeen = null;
+    this.lastCommitted = null;
+    this.generation += 1;
+  }
+
   finish(offset: bigint, token: number): void {
     if (token === this.generation) this.inFlight.delete(offset);
   }
