@@ -3,7 +3,19 @@ import { DataSource } from 'typeorm';
 import { IsolatedDatabase, createIsolatedDatabase, uniqueAccountId } from '@libs/testing';
 import { dataSourceOptions } from '../data-source';
 import { WebhookEntity } from '../entities';
-import { DeliveryRepository, IncomingEvent } from './delivery.repository';
+import { AttemptRecord, DeliveryRepository, IncomingEvent } from './delivery.repository';
+
+/** A scheduled attempt the receiver answered with `status` and `body`. */
+function answered(status: number, body: string): AttemptRecord {
+  return {
+    trigger: 'scheduled',
+    startedAt: new Date(),
+    durationMs: 5,
+    responseStatus: status,
+    responseBody: body,
+    error: status >= 200 && status < 300 ? null : `HTTP ${status}`,
+  };
+}
 
 describe('DeliveryRepository on a real Postgres', () => {
   let database: IsolatedDatabase;
@@ -91,14 +103,7 @@ describe('DeliveryRepository on a real Postgres', () => {
     if (claimed === null) throw new Error('expected to claim the delivery');
     await deliveries.recordAttempt(
       claimed,
-      {
-        trigger: 'scheduled',
-        startedAt: new Date(),
-        durationMs: 12,
-        responseStatus: 200,
-        responseBody: 'ok',
-        error: null,
-      },
+      answered(200, 'ok'),
       { status: 'succeeded' },
       { failingForMs: 60_000, minFailures: 3 },
     );
@@ -150,14 +155,7 @@ describe('DeliveryRepository on a real Postgres', () => {
       if (claimed === null) throw new Error('expected to claim the delivery');
       await deliveries.recordAttempt(
         claimed,
-        {
-          trigger: 'scheduled',
-          startedAt: new Date(),
-          durationMs: 5,
-          responseStatus: 500,
-          responseBody: 'down',
-          error: 'HTTP 500',
-        },
+        answered(500, 'down'),
         { status: 'retrying', nextAttemptAt: new Date(Date.now() + 60_000) },
         policy,
       );
@@ -229,23 +227,11 @@ describe('DeliveryRepository on a real Postgres', () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     const current = await deliveries.claimFirstAttempt(id, 60_000);
     if (stale === null || current === null) throw new Error('expected both claims to succeed');
-    const attempt = {
-      trigger: 'scheduled' as const,
-      startedAt: new Date(),
-      durationMs: 5,
-      responseStatus: 500,
-      responseBody: 'late',
-      error: 'HTTP 500',
-    };
+    const attempt = answered(500, 'late');
     const policy = { failingForMs: 60_000, minFailures: 100 };
     await deliveries.recordAttempt(stale, attempt, { status: 'failed' }, policy);
     expect(await statusOf(id)).toBe('delivering');
-    await deliveries.recordAttempt(
-      current,
-      { ...attempt, responseStatus: 200, responseBody: 'ok', error: null },
-      { status: 'succeeded' },
-      policy,
-    );
+    await deliveries.recordAttempt(current, answered(200, 'ok'), { status: 'succeeded' }, policy);
     expect(await statusOf(id)).toBe('succeeded');
     const attempts = await dataSource.query(
       `SELECT response_body FROM delivery_attempts WHERE delivery_id = $1`,
