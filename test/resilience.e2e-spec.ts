@@ -57,7 +57,7 @@ describe('poison messages and worker restarts (e2e)', () => {
     });
     const ids = await publish(2, 'after-poison');
     await eventually(() => expect(deliveredIds()).toEqual(ids));
-    expect(stack.worker.logs()).toMatch(/Skipping invalid message at .*not JSON/);
+    expect(stack.worker.logs()).toMatch(/Dead-lettering the message at .*not JSON/);
   });
 
   it('does not deliver again what a restarted worker had committed', async () => {

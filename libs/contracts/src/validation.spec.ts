@@ -35,9 +35,23 @@ describe('parseEventMessage', () => {
       /data must be an object/,
     ],
     ['a type with spaces', JSON.stringify({ ...valid, type: 'user created' }), /type must/],
-  ])('refuses %s with a reason', (_label, value, reason) => {
+    [
+      'an event whose data nests 5,000 levels deep',
+      JSON.stringify({ ...valid, data: {} }).replace(
+        '"data":{}',
+        `"data":${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}`,
+      ),
+      /deeper than 64 levels/,
+    ],
+    ['bytes that are not UTF-8', Buffer.from([0xff, 0xfe, 0x00, 0x7b]), /not JSON/],
+  ])('refuses %s with a reason, without throwing', (_label, value, reason) => {
     const parsed = parseEventMessage(value);
     expect(parsed.valid).toBe(false);
     expect(!parsed.valid && parsed.reason).toMatch(reason);
+  });
+
+  it('refuses a value over the size limit before parsing it', () => {
+    const parsed = parseEventMessage(JSON.stringify(valid), 64);
+    expect(parsed).toMatchObject({ valid: false, code: 'too_large' });
   });
 });

@@ -1,34 +1,60 @@
 import { plainToInstance } from 'class-transformer';
 import { ValidationError, validateSync } from 'class-validator';
+import { MAX_JSON_DEPTH, exceedsJsonDepth } from './json-depth';
 import { WebhookEventMessage } from './webhook-event';
 
+/** Why a message is not an event: a short code (a metric label, a DLQ header) and a sentence. */
+export type InvalidMessageCode =
+  'empty' | 'too_large' | 'not_json' | 'not_an_object' | 'too_deep' | 'invalid_event';
+
 export type ParsedEventMessage =
-  { valid: true; event: WebhookEventMessage } | { valid: false; reason: string };
+  | { valid: true; event: WebhookEventMessage }
+  | { valid: false; code: InvalidMessageCode; reason: string };
 
 /**
- * Reads a Kafka message value. Anything else than a valid event (null, not JSON, wrong
- * shape) comes back as a reason instead of an exception, so the consumer can skip it.
+ * Reads a Kafka message value. Anything else than a valid event (null, oversize, not JSON,
+ * nested too deeply, wrong shape) comes back as a reason instead of an exception, so the
+ * consumer can set it aside: this function never throws, whatever the bytes.
  * Unknown fields are dropped rather than refused: other producers may add their own.
  */
-export function parseEventMessage(value: Buffer | string | null | undefined): ParsedEventMessage {
+export function parseEventMessage(
+  value: Buffer | string | null | undefined,
+  maxBytes = Number.POSITIVE_INFINITY,
+): ParsedEventMessage {
   if (value === null || value === undefined || value.length === 0) {
-    return { valid: false, reason: 'empty message value' };
+    return invalid('empty', 'empty message value');
+  }
+  const size = typeof value === 'string' ? Buffer.byteLength(value) : value.length;
+  if (size > maxBytes) {
+    return invalid('too_large', `message value is ${size} bytes, more than ${maxBytes}`);
   }
   let json: unknown;
   try {
     json = JSON.parse(value.toString());
   } catch {
-    return { valid: false, reason: 'message value is not JSON' };
+    return invalid('not_json', 'message value is not JSON');
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    return { valid: false, reason: 'message value is not a JSON object' };
+    return invalid('not_an_object', 'message value is not a JSON object');
   }
-  const event = plainToInstance(WebhookEventMessage, json);
-  const errors = validateSync(event, { whitelist: true });
-  if (errors.length > 0) {
-    return { valid: false, reason: describeValidationErrors(errors).join('; ') };
+  if (exceedsJsonDepth(json)) {
+    return invalid('too_deep', `message value nests deeper than ${MAX_JSON_DEPTH} levels`);
   }
-  return { valid: true, event };
+  try {
+    const event = plainToInstance(WebhookEventMessage, json);
+    const errors = validateSync(event, { whitelist: true });
+    if (errors.length > 0) {
+      return invalid('invalid_event', describeValidationErrors(errors).join('; '));
+    }
+    return { valid: true, event };
+  } catch (error) {
+    // Not expected once the depth is bounded; a validator bug must not jam the partition.
+    return invalid('invalid_event', `message value could not be validated: ${String(error)}`);
+  }
+}
+
+function invalid(code: InvalidMessageCode, reason: string): ParsedEventMessage {
+  return { valid: false, code, reason };
 }
 
 /** One readable line per failed constraint, nested properties included. */

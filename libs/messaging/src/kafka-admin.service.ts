@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { Admin, Kafka } from 'kafkajs';
 import { AppConfig } from '@libs/config';
+import { deadLetterTopic } from '@libs/contracts';
 import { kafkaClientConfig } from './kafka-client.config';
 
 export interface PartitionLag {
@@ -32,15 +33,22 @@ export class KafkaAdminService implements OnModuleInit, OnModuleDestroy {
     await this.admin.disconnect();
   }
 
+  /** The events topic and its dead-letter topic (same partitions and replication). */
   async ensureTopic(): Promise<void> {
     const { topic, topicPartitions, topicReplication } = this.config.kafka;
-    const created = await this.admin.createTopics({
-      topics: [{ topic, numPartitions: topicPartitions, replicationFactor: topicReplication }],
+    const existing = new Set(await this.admin.listTopics());
+    const missing = [topic, deadLetterTopic(topic)].filter((name) => !existing.has(name));
+    if (missing.length === 0) return;
+    // Two apps may race here: createTopics answers false for a topic that exists meanwhile.
+    await this.admin.createTopics({
+      topics: missing.map((name) => ({
+        topic: name,
+        numPartitions: topicPartitions,
+        replicationFactor: topicReplication,
+      })),
       waitForLeaders: true,
     });
-    if (created) {
-      this.logger.log(`Created topic ${topic} with ${topicPartitions} partitions`);
-    }
+    this.logger.log(`Created topics ${missing.join(', ')} with ${topicPartitions} partitions`);
   }
 
   /** Throws when no broker answers. */

@@ -7,6 +7,7 @@ export enum ApiErrorCode {
   WebhookNotFound = 'webhook_not_found',
   DeliveryNotFound = 'delivery_not_found',
   EventNotFound = 'event_not_found',
+  AmbiguousEventId = 'ambiguous_event_id',
   DestinationNotAllowed = 'destination_not_allowed',
   InvalidCursor = 'invalid_cursor',
   InvalidTimeWindow = 'invalid_time_window',

@@ -73,6 +73,7 @@ function statusOf(code: ApiErrorCode): HttpStatus {
       return HttpStatus.BAD_REQUEST;
     case ApiErrorCode.AttemptInProgress:
     case ApiErrorCode.WebhookDisabled:
+    case ApiErrorCode.AmbiguousEventId:
       return HttpStatus.CONFLICT;
     case ApiErrorCode.PublishFailed:
       return HttpStatus.SERVICE_UNAVAILABLE;

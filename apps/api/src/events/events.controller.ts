@@ -1,6 +1,7 @@
-import { Body, Get, Headers, HttpCode, HttpStatus, Param, Post } from '@nestjs/common';
+import { Body, Get, Headers, HttpCode, HttpStatus, Param, Post, Query } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
+  ApiConflictResponse,
   ApiForbiddenResponse,
   ApiHeader,
   ApiNotFoundResponse,
@@ -12,6 +13,7 @@ import { CurrentScope } from '../auth/current-scope.decorator';
 import { V1Controller } from '../auth/v1-controller.decorator';
 import { ExternalIdPipe } from '../common/external-id.pipe';
 import { EventResponse } from './event.response';
+import { GetEventQuery } from './get-event.query';
 import { GetEventUseCase } from './get-event.use-case';
 import { checkedIdempotencyKey } from './idempotency-key';
 import { PublishEventRequest, PublishEventResponse } from './publish-event.request';
@@ -53,10 +55,12 @@ export class EventsController {
   @Get(':id')
   @ApiOkResponse({ type: EventResponse })
   @ApiNotFoundResponse({ description: 'No such event (or not consumed yet)' })
+  @ApiConflictResponse({ description: 'Several accounts used this id: name one with account_id' })
   get(
     @Param('id', new ExternalIdPipe()) id: string,
+    @Query() query: GetEventQuery,
     @CurrentScope() scope: AccountScope,
   ): Promise<EventResponse> {
-    return this.getEvent.execute(id, scope);
+    return this.getEvent.execute(id, scope, query.account_id);
   }
 }

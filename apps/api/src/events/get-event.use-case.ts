@@ -9,13 +9,27 @@ import { EventResponse } from './event.response';
 export class GetEventUseCase {
   constructor(private readonly history: DeliveryHistoryRepository) {}
 
-  /** The event as stored by the worker (so after it was consumed) and its deliveries. */
-  async execute(id: string, scope: AccountScope): Promise<EventResponse> {
-    const event = await this.history.findEvent(id);
-    if (event === null || !scope.canSee(event.accountId)) {
+  /**
+   * The event as stored by the worker (so after it was consumed) and its deliveries. Ids are
+   * unique per account: the caller's account (or `accountId`) picks among accounts.
+   */
+  async execute(id: string, scope: AccountScope, accountId?: string): Promise<EventResponse> {
+    const account = scope.listFilter(accountId);
+    const events = (await this.history.findEvents(id)).filter(
+      (event) =>
+        scope.canSee(event.accountId) && (account === undefined || event.accountId === account),
+    );
+    if (events.length === 0) {
       throw new ApiError(ApiErrorCode.EventNotFound, `Event ${id} not found`);
     }
-    const deliveries = await this.history.deliveriesOfEvent(id);
+    if (events.length > 1) {
+      throw new ApiError(
+        ApiErrorCode.AmbiguousEventId,
+        `Event id ${id} is used by ${events.length} accounts: name one with account_id`,
+      );
+    }
+    const [event] = events;
+    const deliveries = await this.history.deliveriesOfEvent(event.accountId, id);
     const body = JSON.parse(event.body) as Omit<EventResponse, 'received_at' | 'deliveries'>;
     return {
       ...body,

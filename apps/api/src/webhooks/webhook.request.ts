@@ -93,4 +93,11 @@ export class ReplayWebhookRequest {
 export class ReplayWebhookResponse {
   /** Deliveries queued for one more attempt. */
   queued!: number;
+
+  /**
+   * Set when the window held more than one call replays: the creation time of the first
+   * delivery left out. Call again with it as `since` to go on.
+   * @example null
+   */
+  next_since!: string | null;
 }

@@ -116,7 +116,10 @@ export class WebhooksController {
     return toWebhookWithSecret(await this.rotateSecret.execute(id, scope));
   }
 
-  /** Sends the webhook's deliveries of a time window again (one manual attempt each). */
+  /**
+   * Sends the webhook's deliveries of a time window again (one manual attempt each), oldest
+   * first and at most 10,000 per call: `next_since` says where to continue.
+   */
   @Post(':id/replay')
   @HttpCode(HttpStatus.ACCEPTED)
   @ApiAcceptedResponse({ type: ReplayWebhookResponse })
@@ -126,7 +129,8 @@ export class WebhooksController {
     @Body() request: ReplayWebhookRequest,
     @CurrentScope() scope: AccountScope,
   ): Promise<ReplayWebhookResponse> {
-    return { queued: await this.replayWebhook.execute(id, request, scope) };
+    const { queued, nextSince } = await this.replayWebhook.execute(id, request, scope);
+    return { queued, next_since: nextSince?.toISOString() ?? null };
   }
 
   /** Deliveries by status, attempt success rate, last success and failure, over 24 hours. */

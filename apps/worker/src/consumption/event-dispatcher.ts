@@ -1,11 +1,13 @@
 import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import { KafkaContext } from '@nestjs/microservices';
-import { Consumer } from 'kafkajs';
+import { KafkaMessage } from 'kafkajs';
 import { AppConfig } from '@libs/config';
 import { WebhookEventMessage, parseEventMessage } from '@libs/contracts';
-import { DeliverEventUseCase } from '@libs/delivery';
-import { isPermanentDataError } from '@libs/persistence';
+import { DeliverEventUseCase, EventSource } from '@libs/delivery';
+import { DeliveryRepository, isPermanentDataError } from '@libs/persistence';
 import { WorkerMetrics } from '../metrics/worker-metrics';
+import { AssignmentWatch } from './assignment-watch';
+import { DeadLetterPublisher } from './dead-letter.publisher';
 import { KeyedWorkPool } from './keyed-work-pool';
 import { PartitionOffsets } from './partition-offsets';
 
@@ -15,41 +17,68 @@ const COMMIT_INTERVAL_MS = 200;
 const BUFFER_PER_SLOT = 20;
 /**
  * Events one account may hold in its lane. Beyond it (a slow or hanging receiver with a
- * backlog) the account's further events are stored at once with their first attempts
- * parked, and its lane drains them from Postgres in order: one account can never fill the
- * buffer and stall the others, and it keeps its order.
+ * backlog) the account's further events are stored at once and only their ids wait in
+ * memory, for its lane to attempt in order: one account can never fill the buffer and stall
+ * the others, and it keeps its order.
  */
 const LANE_LIMIT = 20;
-/** Parked first attempts one drain step takes. */
-const PARKED_BATCH = 5;
-/** Backoff while Postgres (or anything else the event needs) is failing. */
-const FAILURE_BACKOFF_MS = [500, 1000, 2000, 5000, 10_000, 30_000];
+/**
+ * Parked events (ids in memory, event in Postgres) all accounts together. Past it the
+ * consumer waits before reading on: memory stays bounded whatever the backlog.
+ */
+const MAX_PARKED = 100_000;
+/** Backoff while a dependency (Postgres, the dead-letter topic) is failing. */
+const FAILURE_BACKOFF_MS = [250, 500, 1000, 2000, 5000];
 
-type EventWork = (event: WebhookEventMessage) => Promise<unknown>;
+/** One Kafka message this worker is working on, and the generation of its partition. */
+interface MessageRef {
+  topic: string;
+  partition: number;
+  message: KafkaMessage;
+  offsets: PartitionOffsets;
+  token: number;
+}
 
-interface ParkingState {
-  /** Parked events whose storing is under way: the drain must not end before they land. */
-  storing: number;
-  /** An event was parked since the drain last looked for parked attempts. */
-  parkedSinceDrainLooked: boolean;
+interface ParkedEvent {
+  ref: MessageRef;
+  deliveryIds: string[];
+}
+
+/** An account whose events wait in Postgres, in Kafka order, for its lane to catch up. */
+interface ParkedAccount {
+  queue: ParkedEvent[];
+  /** One of its events is being stored: the drain must wait for it before it ends. */
+  storing: boolean;
+  wake: (() => void) | null;
 }
 
 /**
  * Takes each Kafka message from the handler and hands it to its account's lane in the work
  * pool, then returns: accounts proceed in parallel while each keeps Kafka order, and the
  * partition keeps flowing. Offsets are committed per partition up to the lowest message
- * whose outcome is not yet stored.
+ * whose first attempts are not yet recorded, so what is not committed is owned by whoever
+ * consumes the partition: after a crash or a rebalance its next owner reads it again and
+ * finishes it (every step is idempotent).
+ *
+ * The handler never throws (kafkajs would read the same message again and again): a message
+ * that is not an event goes to the dead-letter topic; a failing dependency makes the handler
+ * wait, heartbeating, until it is back.
  */
 @Injectable()
 export class EventDispatcher implements BeforeApplicationShutdown {
   private readonly logger = new Logger(EventDispatcher.name);
   private readonly pool: KeyedWorkPool;
   private readonly partitions = new Map<number, PartitionOffsets>();
-  /** Accounts whose events are parked in Postgres while their lane catches up. */
-  private readonly parking = new Map<string, ParkingState>();
-  private readonly timeoutMs: number;
-  private consumer: Consumer | null = null;
-  private topic: string;
+  private readonly parked = new Map<string, ParkedAccount>();
+  private parkedCount = 0;
+  private readonly assignment = new AssignmentWatch({
+    onRejoined: () => this.forgetAllWork(),
+    onCommitted: (partition, offset) => this.partitions.get(partition)?.committed(offset),
+  });
+  private topic = '';
+  private readonly maxEventBytes: number;
+  /** Set when Postgres failed; new messages wait until it answers again. */
+  private databaseTrouble = false;
   private commitTimer: NodeJS.Timeout | null = null;
   private commitInFlight: Promise<void> = Promise.resolve();
   private stopping = false;
@@ -57,11 +86,12 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   constructor(
     config: AppConfig,
     private readonly deliverEvent: DeliverEventUseCase,
+    private readonly deliveries: DeliveryRepository,
+    private readonly deadLetters: DeadLetterPublisher,
     private readonly metrics: WorkerMetrics,
   ) {
     const concurrency = config.delivery.concurrency;
-    this.timeoutMs = config.delivery.timeoutMs;
-    this.topic = config.kafka.topic;
+    this.maxEventBytes = config.http.maxEventBytes;
     this.pool = new KeyedWorkPool(
       concurrency,
       concurrency * BUFFER_PER_SLOT,
@@ -74,164 +104,284 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   async dispatch(context: KafkaContext): Promise<void> {
     // While shutting down nothing new starts; what is not committed is read again later.
     if (this.stopping) return;
-    this.watchAssignments(context.getConsumer());
+    this.assignment.watch(context.getConsumer());
     this.topic = context.getTopic();
-    const message = context.getMessage();
     const partition = context.getPartition();
-    const offset = BigInt(message.offset);
     const offsets = this.partitionOffsets(partition);
-    const token = offsets.begin(offset);
-    const done = () => {
-      offsets.finish(offset, token);
-      this.scheduleCommit();
+    const message = context.getMessage();
+    const ref: MessageRef = {
+      topic: context.getTopic(),
+      partition,
+      message,
+      offsets,
+      token: offsets.begin(BigInt(message.offset)),
     };
     this.metrics.eventConsumed();
-
-    const parsed = parseEventMessage(message.value);
-    if (!parsed.valid) {
-      // A poison message must not block its partition: record why, and move past it.
-      this.logger.warn(
-        `Skipping invalid message at ${this.topic}[${partition}]@${offset}: ${parsed.reason}`,
-      );
-      this.metrics.invalidMessageSkipped();
-      done();
-      return;
-    }
-
-    const event = parsed.event;
-    const source = { partition, offset: offset.toString() };
-    // Once an account has parked events, its later ones park too, or they would overtake.
-    const parking = this.parking.get(event.account_id);
-    const accepted =
-      parking === undefined &&
-      this.pool.trySubmit(event.account_id, async () => {
-        // Shutting down: leave queued events uncommitted for the partition's next owner.
-        if (this.stopping) return;
-        this.metrics.eventAccepted();
-        try {
-          if (
-            await this.untilStored(event, partition, offset, (e) =>
-              this.deliverEvent.execute(e, source),
-            )
-          ) {
-            done();
-          }
-        } finally {
-          this.metrics.eventFinished();
-        }
-      });
-    if (accepted) return;
-
-    // The account's lane (or the whole buffer) is full: store the event now, with its first
-    // attempts parked, and let the lane drain them in order once it gets to them.
-    this.metrics.eventDeferred();
-    const state = parking ?? this.startParking(event.account_id);
-    state.storing += 1;
     try {
-      const stored = await this.untilStored(event, partition, offset, (e) =>
-        this.deliverEvent.park(e, source, this.parkedUntil()),
-      );
-      if (stored) done();
-    } finally {
-      state.storing -= 1;
-      state.parkedSinceDrainLooked = true;
+      await this.handle(ref, context.getHeartbeat());
+    } catch (error) {
+      // Not expected: every step catches what it can meet. The offset stays unfinished, so it
+      // is never committed past, and it is read again after the next rebalance or restart.
+      this.logger.error(`Message ${describe(ref)} left unfinished: ${String(error)}`);
     }
   }
 
+  private async handle(ref: MessageRef, heartbeat: () => Promise<void>): Promise<void> {
+    if (this.databaseTrouble && !(await this.waitFor(() => this.databaseAnswers(), heartbeat))) {
+      return;
+    }
+    const parsed = parseEventMessage(ref.message.value, this.maxEventBytes);
+    if (!parsed.valid) {
+      await this.deadLetter(ref, parsed.code, parsed.reason, heartbeat);
+      return;
+    }
+    const event = parsed.event;
+    // Once an account has parked events, its later ones park too, or they would overtake.
+    const parking = this.parked.get(event.account_id);
+    if (
+      parking === undefined &&
+      this.pool.trySubmit(event.account_id, () => this.runInLane(event, ref))
+    ) {
+      return;
+    }
+    if (this.parkedCount >= MAX_PARKED) {
+      const roomAgain = () => Promise.resolve(this.parkedCount < MAX_PARKED / 2);
+      if (!(await this.waitFor(roomAgain, heartbeat))) return;
+    }
+    await this.park(event, ref, parking, heartbeat);
+  }
+
+  /** In the account's lane: store the event, make its first attempts, finish its offset. */
+  private async runInLane(event: WebhookEventMessage, ref: MessageRef): Promise<void> {
+    await this.assignment.settled();
+    if (!this.owns(ref)) return;
+    this.metrics.eventAccepted();
+    try {
+      const deliveryIds = await this.storeInLane(event, ref);
+      if (deliveryIds !== null && (await this.attemptInLane(deliveryIds, ref))) this.finish(ref);
+    } finally {
+      this.metrics.eventFinished();
+    }
+  }
+
+  /**
+   * Stores the event, retrying while Postgres fails. Null when there is nothing (more) to
+   * attempt: the partition was taken away, or the database refused the event for good and it
+   * went to the dead-letter topic.
+   */
+  private async storeInLane(event: WebhookEventMessage, ref: MessageRef): Promise<string[] | null> {
+    for (let failures = 0; this.owns(ref); failures += 1) {
+      try {
+        return await this.deliverEvent.store(event, sourceOf(ref));
+      } catch (error) {
+        if (isPermanentDataError(error)) {
+          const reason = `refused by the database: ${String(error)}`;
+          if (await this.sendToDeadLetter(ref, 'refused_by_database', reason)) {
+            this.finish(ref);
+            return null;
+          }
+        } else {
+          this.noteDatabaseFailure(`storing event ${event.id} (${describe(ref)})`, error);
+        }
+        await sleep(backoff(failures));
+      }
+    }
+    return null;
+  }
+
+  /** First attempts in order, retrying while Postgres fails; false if the event is no longer ours. */
+  private async attemptInLane(deliveryIds: string[], ref: MessageRef): Promise<boolean> {
+    const stillOwned = () => this.owns(ref) && !this.assignment.changing;
+    for (let failures = 0; stillOwned(); failures += 1) {
+      try {
+        // Deliveries attempted before a failure are not pending any more: a retry skips them.
+        return await this.deliverEvent.attemptInOrder(deliveryIds, stillOwned);
+      } catch (error) {
+        this.noteDatabaseFailure(`first attempts of ${describe(ref)}`, error);
+        await sleep(backoff(failures));
+      }
+    }
+    return false;
+  }
+
+  /**
+   * The account's lane is full: store the event now, hold only its delivery ids, and let the
+   * account's drain (queued in its lane behind the events it holds) attempt them in order.
+   * Waits while Postgres fails: the message must be stored before the next one is read.
+   */
+  private async park(
+    event: WebhookEventMessage,
+    ref: MessageRef,
+    existing: ParkedAccount | undefined,
+    heartbeat: () => Promise<void>,
+  ): Promise<void> {
+    this.metrics.eventDeferred();
+    const account = existing ?? this.startParking(event.account_id);
+    account.storing = true;
+    try {
+      const deliveryIds = await this.storeForParking(event, ref, heartbeat);
+      if (deliveryIds !== null && this.owns(ref) && this.parked.get(event.account_id) === account) {
+        account.queue.push({ ref, deliveryIds });
+        this.parkedCount += 1;
+      }
+    } finally {
+      account.storing = false;
+      account.wake?.();
+    }
+  }
+
+  /** Stores a parked event, waiting while Postgres fails; null when it was not stored. */
+  private async storeForParking(
+    event: WebhookEventMessage,
+    ref: MessageRef,
+    heartbeat: () => Promise<void>,
+  ): Promise<string[] | null> {
+    let deliveryIds: string[] | null = null;
+    await this.waitFor(async () => {
+      if (!this.owns(ref)) return true;
+      try {
+        deliveryIds = await this.deliverEvent.store(event, sourceOf(ref));
+        return true;
+      } catch (error) {
+        if (!isPermanentDataError(error)) {
+          this.noteDatabaseFailure(`parking event ${event.id} (${describe(ref)})`, error);
+          return false;
+        }
+        const reason = `refused by the database: ${String(error)}`;
+        const sent = await this.sendToDeadLetter(ref, 'refused_by_database', reason);
+        if (sent) this.finish(ref);
+        return sent;
+      }
+    }, heartbeat);
+    return deliveryIds;
+  }
+
   /** Marks the account as parking and queues, behind its lane's backlog, the task draining it. */
-  private startParking(accountId: string): ParkingState {
-    const state: ParkingState = { storing: 0, parkedSinceDrainLooked: true };
-    this.parking.set(accountId, state);
-    this.pool.submit(accountId, () => this.drainParked(accountId, state));
-    return state;
+  private startParking(accountId: string): ParkedAccount {
+    const account: ParkedAccount = { queue: [], storing: false, wake: null };
+    this.parked.set(accountId, account);
+    this.pool.submit(accountId, () => this.drainParked(accountId, account));
+    return account;
   }
 
   /**
    * Runs in the account's lane, after the events it held: makes the parked first attempts in
-   * Kafka order, until none is left and none is being stored, then lets the account use its
-   * lane again. On shutdown the rest stays parked; the scheduler takes it when parking ends.
+   * Kafka order until none is left and none is being stored, then lets the account use its
+   * lane again. It sleeps while an event is being parked instead of polling.
    */
-  private async drainParked(accountId: string, state: ParkingState): Promise<void> {
-    for (let failures = 0; !this.stopping;) {
-      state.parkedSinceDrainLooked = false;
-      try {
-        const attempted = await this.deliverEvent.attemptParked(
-          accountId,
-          PARKED_BATCH,
-          this.parkedUntil(),
-        );
-        failures = 0;
-        if (attempted === 0 && state.storing === 0 && !state.parkedSinceDrainLooked) break;
-      } catch (error) {
-        const wait = FAILURE_BACKOFF_MS[Math.min(failures, FAILURE_BACKOFF_MS.length - 1)];
-        failures += 1;
-        this.logger.error(
-          `Draining parked events of ${accountId} failed, retrying in ${wait} ms: ${String(error)}`,
-        );
-        await new Promise((resolve) => setTimeout(resolve, wait));
+  private async drainParked(accountId: string, account: ParkedAccount): Promise<void> {
+    await this.assignment.settled();
+    while (!this.stopping && this.parked.get(accountId) === account) {
+      const next = account.queue.shift();
+      if (next === undefined) {
+        if (!account.storing) break;
+        await new Promise<void>((resolve) => (account.wake = resolve));
+        account.wake = null;
+        continue;
       }
+      this.parkedCount -= 1;
+      if (await this.attemptInLane(next.deliveryIds, next.ref)) this.finish(next.ref);
     }
-    if (this.parking.get(accountId) === state) this.parking.delete(accountId);
+    if (this.parked.get(accountId) === account) this.parked.delete(accountId);
   }
 
-  /** Parked attempts outlive one drain batch, so the scheduler only takes them if we die. */
-  private parkedUntil(): Date {
-    return new Date(Date.now() + Math.max(60_000, PARKED_BATCH * this.timeoutMs + 30_000));
+  /**
+   * Sets a message that is not an event aside on the dead-letter topic, then moves past it.
+   * While that topic cannot be written, waits (heartbeating) rather than skip the message.
+   */
+  private async deadLetter(
+    ref: MessageRef,
+    code: string,
+    reason: string,
+    heartbeat: () => Promise<void>,
+  ): Promise<void> {
+    this.logger.warn(`Dead-lettering the message at ${describe(ref)}: ${reason}`);
+    const sent = () => this.sendToDeadLetter(ref, code, reason);
+    if (await this.waitFor(sent, heartbeat)) this.finish(ref);
   }
 
-  /** Remembers the consumer (for commits) and forgets partitions a rebalance took away. */
-  private watchAssignments(consumer: Consumer): void {
-    if (this.consumer === consumer) return;
-    this.consumer = consumer;
-    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-      const assigned = new Set(payload.memberAssignment[this.topic] ?? []);
-      for (const [partition, offsets] of this.partitions) {
-        if (!assigned.has(partition)) offsets.reset();
+  private async sendToDeadLetter(ref: MessageRef, code: string, reason: string): Promise<boolean> {
+    try {
+      await this.deadLetters.send(ref, code, reason);
+      this.metrics.invalidMessage(code);
+      return true;
+    } catch (error) {
+      this.logger.error(
+        `Writing ${describe(ref)} to the dead-letter topic failed: ${String(error)}`,
+      );
+      return false;
+    }
+  }
+
+  /**
+   * Waits inside the message handler until `ready()` says so, heartbeating so that the group
+   * does not evict this member meanwhile. False when it gave up: shutdown, or a rebalance
+   * (the message is then read again from the last commit by its partition's next owner).
+   */
+  private async waitFor(
+    ready: () => Promise<boolean>,
+    heartbeat: () => Promise<void>,
+  ): Promise<boolean> {
+    for (let failures = 0; ; failures += 1) {
+      if (await ready()) return true;
+      if (this.stopping || this.assignment.changing) return false;
+      try {
+        await heartbeat();
+      } catch (error) {
+        if (isRebalance(error)) return false;
       }
-    });
+      await sleep(backoff(failures));
+    }
+  }
+
+  private noteDatabaseFailure(what: string, error: unknown): void {
+    if (!this.databaseTrouble) {
+      this.logger.error(`Postgres failed while ${what}; pausing new messages: ${String(error)}`);
+    }
+    this.databaseTrouble = true;
+  }
+
+  private async databaseAnswers(): Promise<boolean> {
+    try {
+      await this.deliveries.ping();
+      if (this.databaseTrouble) this.logger.log('Postgres answers again; reading on');
+      this.databaseTrouble = false;
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The message is still this worker's to finish: not shutting down, partition not reassigned. */
+  private owns(ref: MessageRef): boolean {
+    return !this.stopping && ref.offsets.isCurrent(ref.token);
+  }
+
+  private finish(ref: MessageRef): void {
+    ref.offsets.finish(BigInt(ref.message.offset), ref.token);
+    this.scheduleCommit();
+  }
+
+  /**
+   * A rebalance happened: every partition is read again from its last commit (by this worker
+   * or another), so all work in memory is dropped: queued lane tasks find themselves stale and
+   * return at once, drains stop, and attempts under way finish but commit nothing.
+   */
+  private forgetAllWork(): void {
+    for (const offsets of this.partitions.values()) offsets.reset();
+    for (const account of this.parked.values()) account.wake?.();
+    this.parked.clear();
+    this.parkedCount = 0;
   }
 
   /** Drains accepted work and commits before the Kafka consumer disconnects. */
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
+    this.assignment.stop();
+    for (const account of this.parked.values()) account.wake?.();
     this.logger.log(`Draining ${this.pool.size} in-flight events before shutdown`);
     await this.pool.onIdle();
     await this.commitNow();
-  }
-
-  /**
-   * At-least-once: work whose outcome could not be stored is retried (holding back only
-   * its own account, or its partition for deferred events) instead of being committed past
-   * and lost. Returns false when shutdown interrupted it; the message is read again later.
-   */
-  private async untilStored(
-    event: WebhookEventMessage,
-    partition: number,
-    offset: bigint,
-    work: EventWork,
-  ): Promise<boolean> {
-    for (let failures = 0; ; failures += 1) {
-      try {
-        await work(event);
-        return true;
-      } catch (error) {
-        if (isPermanentDataError(error)) {
-          // The database refuses this event's data for good: a poison message after all.
-          this.logger.warn(
-            `Skipping event ${event.id} at ${this.topic}[${partition}]@${offset}: refused by the database: ${String(error)}`,
-          );
-          this.metrics.invalidMessageSkipped();
-          return true;
-        }
-        const wait = FAILURE_BACKOFF_MS[Math.min(failures, FAILURE_BACKOFF_MS.length - 1)];
-        this.logger.error(
-          `Event ${event.id} (${this.topic}[${partition}]@${offset}) failed, retrying in ${wait} ms: ${String(error)}`,
-        );
-        if (this.stopping) return false;
-        await new Promise((resolve) => setTimeout(resolve, wait));
-        if (this.stopping) return false;
-      }
-    }
   }
 
   private partitionOffsets(partition: number): PartitionOffsets {
@@ -258,13 +408,15 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   }
 
   private async commitOnce(): Promise<void> {
-    const consumer = this.consumer;
+    const consumer = this.assignment.consumer;
     if (consumer === null) return;
     const ready = [...this.partitions.entries()]
-      .map(([partition, offsets]) => ({ partition, offsets, next: offsets.committable() }))
-      .filter((entry): entry is typeof entry & { next: bigint } => entry.next !== null);
+      .map(([partition, offsets]) => ({ partition, next: offsets.committable() }))
+      .filter((entry): entry is { partition: number; next: bigint } => entry.next !== null);
     if (ready.length === 0) return;
     try {
+      // Marked committed only when the broker confirms (AssignmentWatch hears kafkajs's
+      // COMMIT_OFFSETS event): kafkajs silently skips a commit while its runner is stopped.
       await consumer.commitOffsets(
         ready.map(({ partition, next }) => ({
           topic: this.topic,
@@ -272,11 +424,41 @@ export class EventDispatcher implements BeforeApplicationShutdown {
           offset: next.toString(),
         })),
       );
-      ready.forEach(({ offsets, next }) => offsets.committed(next));
     } catch (error) {
       // Typically a rebalance: the partition's new owner reads from the last commit.
       this.logger.warn(`Offset commit failed, will retry: ${String(error)}`);
-      this.scheduleCommit();
     }
+    const unconfirmed = ready.some(
+      ({ partition, next }) => this.partitions.get(partition)?.committable() === next,
+    );
+    if (unconfirmed && !this.stopping) this.scheduleCommit();
   }
+}
+
+function sourceOf(ref: MessageRef): EventSource {
+  return { partition: ref.partition, offset: ref.message.offset };
+}
+
+function describe(ref: MessageRef): string {
+  return `${ref.topic}[${ref.partition}]@${ref.message.offset}`;
+}
+
+function backoff(failures: number): number {
+  return FAILURE_BACKOFF_MS[Math.min(failures, FAILURE_BACKOFF_MS.length - 1)];
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** kafkajs's signs that the group is rebalancing and this member must rejoin. */
+function isRebalance(error: unknown): boolean {
+  const type: unknown =
+    typeof error === 'object' && error !== null ? Reflect.get(error, 'type') : undefined;
+  return (
+    type === 'REBALANCE_IN_PROGRESS' ||
+    type === 'ILLEGAL_GENERATION' ||
+    type === 'UNKNOWN_MEMBER_ID' ||
+    type === 'NOT_COORDINATOR_FOR_GROUP'
+  );
 }

@@ -38,13 +38,46 @@ describe('PartitionOffsets', () => {
     expect(offsets.committable()).toBe(91n);
   });
 
-  it('restarts when the partition is read again, ignoring finishes from before', () => {
+  it('keeps earlier unfinished offsets when an offset is read again', () => {
+    const offsets = new PartitionOffsets();
+    const token = offsets.begin(20n);
+    offsets.begin(21n);
+    offsets.begin(22n);
+    offsets.finish(22n, token);
+    // 21 is read again (a redelivery) while its first run and 20 are still going.
+    offsets.begin(21n);
+    offsets.finish(21n, token);
+    expect(offsets.committable()).toBe(20n);
+    offsets.finish(20n, token);
+    // One run of 21 is still going: nothing past it may be committed.
+    expect(offsets.committable()).toBe(21n);
+    offsets.finish(21n, token);
+    expect(offsets.committable()).toBe(23n);
+  });
+
+  it('never commits past an offset that was rewound to be read again', () => {
+    const offsets = new PartitionOffsets();
+    const token = offsets.begin(40n);
+    offsets.finish(40n, token);
+    offsets.begin(41n);
+    offsets.rewind(41n, token);
+    expect(offsets.committable()).toBe(41n);
+    offsets.committed(41n);
+    expect(offsets.committable()).toBeNull();
+    offsets.finish(41n, offsets.begin(41n));
+    expect(offsets.committable()).toBe(42n);
+  });
+
+  it('ignores work of an earlier generation after a reset', () => {
     const offsets = new PartitionOffsets();
     const before = offsets.begin(20n);
     offsets.begin(21n);
     offsets.committed(20n);
+    offsets.reset();
+    expect(offsets.isCurrent(before)).toBe(false);
     const after = offsets.begin(20n);
     offsets.finish(20n, before);
+    offsets.rewind(20n, before);
     expect(offsets.committable()).toBe(20n);
     offsets.finish(20n, after);
     expect(offsets.committable()).toBe(21n);

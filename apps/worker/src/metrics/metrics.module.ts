@@ -18,11 +18,12 @@ const LATENCY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 6
     makeCounterProvider({ name: WORKER_METRIC.eventsConsumed, help: 'Kafka messages consumed' }),
     makeCounterProvider({
       name: WORKER_METRIC.invalidMessages,
-      help: 'Kafka messages skipped because they are not valid events',
+      help: 'Kafka messages set aside on the dead-letter topic, by reason',
+      labelNames: ['reason'],
     }),
     makeCounterProvider({
       name: WORKER_METRIC.deferredEvents,
-      help: 'Events whose account lane was full: stored and left to the due-retry scheduler',
+      help: 'Events whose account lane was full: stored at once, attempted in order by the lane',
     }),
     makeCounterProvider({
       name: WORKER_METRIC.deliveries,

@@ -18,7 +18,7 @@ export const WORKER_METRIC = {
 export class WorkerMetrics {
   constructor(
     @InjectMetric(WORKER_METRIC.eventsConsumed) private readonly consumed: Counter,
-    @InjectMetric(WORKER_METRIC.invalidMessages) private readonly invalid: Counter,
+    @InjectMetric(WORKER_METRIC.invalidMessages) private readonly invalid: Counter<'reason'>,
     @InjectMetric(WORKER_METRIC.deferredEvents) private readonly deferred: Counter,
     @InjectMetric(WORKER_METRIC.deliveries) private readonly deliveries: Counter<'outcome'>,
     @InjectMetric(WORKER_METRIC.attemptDuration) private readonly attemptDuration: Histogram,
@@ -30,8 +30,9 @@ export class WorkerMetrics {
     this.consumed.inc();
   }
 
-  invalidMessageSkipped(): void {
-    this.invalid.inc();
+  /** A message set aside on the dead-letter topic, by reason code. */
+  invalidMessage(reason: string): void {
+    this.invalid.inc({ reason });
   }
 
   eventDeferred(): void {

@@ -1,6 +1,12 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '@libs/config';
-import { ClaimedDelivery, DeliveryRepository, DeliveryTransition } from '@libs/persistence';
+import {
+  AttemptRecord,
+  ClaimedDelivery,
+  DeliveryRepository,
+  DeliveryTransition,
+  isPermanentDataError,
+} from '@libs/persistence';
 import { USER_AGENT } from '../user-agent';
 import { WebhookHttpClient } from '../http/webhook-http-client';
 import { classifyResponse } from '../policy/attempt-outcome';
@@ -61,14 +67,14 @@ export class AttemptDeliveryUseCase {
       const outcome = classifyResponse(response, now);
       const transition =
         delivery.trigger === 'manual'
-          ? nextStepAfterManualAttempt(outcome, delivery.previous, now)
+          ? nextStepAfterManualAttempt(outcome, previousState(delivery, now), now)
           : nextStep({
               outcome,
               attemptNumber: delivery.scheduledAttempts + 1,
               scheduleSeconds: this.config.delivery.retryScheduleSeconds,
               now,
             });
-      await this.deliveries.recordAttempt(
+      await this.record(
         delivery,
         {
           trigger: delivery.trigger,
@@ -79,10 +85,6 @@ export class AttemptDeliveryUseCase {
           error: response.error,
         },
         transition,
-        {
-          failingForMs: this.config.delivery.failingWebhook.disableAfterMs,
-          minFailures: this.config.delivery.failingWebhook.minAttempts,
-        },
       );
       this.observer.attemptRecorded(delivery, response, transition);
       if (transition.status !== 'succeeded') {
@@ -97,6 +99,34 @@ export class AttemptDeliveryUseCase {
       };
     } finally {
       this.observer.attemptFinished();
+    }
+  }
+
+  /**
+   * Records the attempt. Should Postgres refuse what the receiver answered (it never should:
+   * the client makes every body storable), the attempt is recorded without the body rather
+   * than left unrecorded, which would resend it at every lease expiry.
+   */
+  private async record(
+    delivery: ClaimedDelivery,
+    attempt: AttemptRecord,
+    transition: DeliveryTransition,
+  ): Promise<void> {
+    const policy = {
+      failingForMs: this.config.delivery.failingWebhook.disableAfterMs,
+      minFailures: this.config.delivery.failingWebhook.minAttempts,
+    };
+    try {
+      await this.deliveries.recordAttempt(delivery, attempt, transition, policy);
+    } catch (error) {
+      if (!isPermanentDataError(error)) throw error;
+      this.logger.warn(`Delivery ${delivery.id}: response not storable: ${String(error)}`);
+      await this.deliveries.recordAttempt(
+        delivery,
+        { ...attempt, responseBody: '[response body could not be stored]' },
+        transition,
+        policy,
+      );
     }
   }
 
@@ -115,4 +145,16 @@ export class AttemptDeliveryUseCase {
       ),
     };
   }
+}
+
+/**
+ * The state a failed manual attempt returns the delivery to. A delivery whose first
+ * attempt is still waiting in its account's lane goes to the scheduler instead: the lane may
+ * have passed it by while the manual attempt held it, and nothing else would ever send it.
+ */
+function previousState(delivery: ClaimedDelivery, now: Date): ClaimedDelivery['previous'] {
+  const { status, nextAttemptAt } = delivery.previous;
+  return status === 'pending' && nextAttemptAt === null
+    ? { status, nextAttemptAt: now }
+    : delivery.previous;
 }

@@ -1,8 +1,8 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { WebhookEventMessage, serializeEvent } from '@libs/contracts';
-import { DeliveryRepository, RecordedEvent, WebhookRepository } from '@libs/persistence';
+import { DeliveryRepository, WebhookRepository } from '@libs/persistence';
 import { matchesEventType } from '../matching/event-type-matcher';
-import { AttemptDeliveryUseCase, AttemptResult } from './attempt-delivery.use-case';
+import { AttemptDeliveryUseCase } from './attempt-delivery.use-case';
 
 export interface EventSource {
   partition: number;
@@ -10,64 +10,25 @@ export interface EventSource {
 }
 
 /**
- * Everything the worker does for one event from Kafka: store it with a delivery per
- * subscribed webhook, then make each delivery's first attempt, one after another.
- * Safe to run again for the same event: nothing is stored twice and a delivery that
- * already had its first attempt is not sent again.
+ * What the worker does for one event from Kafka: store it with a delivery per subscribed
+ * webhook, then make each delivery's first attempt, one after another. Both steps are safe to
+ * run again for the same event: nothing is stored twice, and a delivery that already had its
+ * first attempt (or has one under way elsewhere) is not sent again.
  */
 @Injectable()
 export class DeliverEventUseCase {
-  private readonly logger = new Logger(DeliverEventUseCase.name);
-
   constructor(
     private readonly webhooks: WebhookRepository,
     private readonly deliveries: DeliveryRepository,
     private readonly attempts: AttemptDeliveryUseCase,
   ) {}
 
-  async execute(event: WebhookEventMessage, source: EventSource): Promise<AttemptResult[]> {
-    const pending = (await this.record(event, source, null)).awaitingFirstAttempt;
-    return this.attemptInOrder(pending);
-  }
-
-  /**
-   * Stores the event and its deliveries with their first attempts parked until
-   * `parkedUntil`, for an account whose lane is full: its lane drains them in order with
-   * attemptParked; should this worker die, the scheduler takes them after `parkedUntil`.
-   */
-  async park(event: WebhookEventMessage, source: EventSource, parkedUntil: Date): Promise<void> {
-    await this.record(event, source, parkedUntil);
-  }
-
-  /**
-   * Makes the first attempts of up to `limit` of the account's parked deliveries, oldest
-   * first, after pushing the parking of the rest to `parkedUntil`. Returns how many it took.
-   */
-  async attemptParked(accountId: string, limit: number, parkedUntil: Date): Promise<number> {
-    await this.deliveries.extendParking(accountId, parkedUntil);
-    const parked = await this.deliveries.parkedFirstAttempts(accountId, limit);
-    await this.attemptInOrder(parked);
-    return parked.length;
-  }
-
-  private async attemptInOrder(deliveryIds: string[]): Promise<AttemptResult[]> {
-    const results: AttemptResult[] = [];
-    for (const deliveryId of deliveryIds) {
-      const result = await this.attempts.executeFirst(deliveryId);
-      if (result) results.push(result);
-    }
-    return results;
-  }
-
-  private async record(
-    event: WebhookEventMessage,
-    source: EventSource,
-    parkedUntil: Date | null,
-  ): Promise<RecordedEvent> {
+  /** Stores the event; returns its deliveries still waiting for their first attempt. */
+  async store(event: WebhookEventMessage, source: EventSource): Promise<string[]> {
     const subscribers = (await this.webhooks.findSubscribers(event.account_id)).filter((webhook) =>
       matchesEventType(webhook.eventTypes, event.type),
     );
-    const recorded = await this.deliveries.recordEvent(
+    return this.deliveries.recordEvent(
       {
         id: event.id,
         accountId: event.account_id,
@@ -78,14 +39,19 @@ export class DeliverEventUseCase {
         kafkaOffset: source.offset,
       },
       subscribers.map((webhook) => webhook.id),
-      parkedUntil,
     );
-    if (recorded.idTakenByAnotherAccount) {
-      // Never deliver one account's event body to another account's webhooks.
-      this.logger.warn(
-        `Event ${event.id} of account ${event.account_id} ignored: the id belongs to another account's event`,
-      );
+  }
+
+  /**
+   * Makes the first attempts, in order, one at a time, as long as `stillOwned()` says the
+   * event is still this worker's to deliver. False when it stopped early: the event's Kafka
+   * message is then read again (here or by the partition's next owner), which finishes it.
+   */
+  async attemptInOrder(deliveryIds: string[], stillOwned: () => boolean): Promise<boolean> {
+    for (const deliveryId of deliveryIds) {
+      if (!stillOwned()) return false;
+      await this.attempts.executeFirst(deliveryId);
     }
-    return recorded;
+    return true;
   }
 }

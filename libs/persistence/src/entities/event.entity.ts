@@ -5,7 +5,8 @@ export class EventEntity {
   @PrimaryColumn({ type: 'text' })
   id!: string;
 
-  @Column({ name: 'account_id', type: 'text' })
+  /** Ids are unique per account: two accounts may use the same one. */
+  @PrimaryColumn({ name: 'account_id', type: 'text' })
   accountId!: string;
 
   @Column({ type: 'text' })

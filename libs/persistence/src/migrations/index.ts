@@ -3,6 +3,7 @@ import { RetriesAndEndpointHealth1764259200000 } from './1764259200000-RetriesAn
 import { AccountsAndRetention1764345600000 } from './1764345600000-AccountsAndRetention';
 import { TimeOrderedHistoryIndexes1764432000000 } from './1764432000000-TimeOrderedHistoryIndexes';
 import { ClaimTokensAndIdempotentBodies1764518400000 } from './1764518400000-ClaimTokensAndIdempotentBodies';
+import { AccountScopedEventIds1764604800000 } from './1764604800000-AccountScopedEventIds';
 
 /** Listed explicitly: the apps are bundled, so a glob over migration files would find nothing. */
 export const MIGRATIONS = [
@@ -11,4 +12,5 @@ export const MIGRATIONS = [
   AccountsAndRetention1764345600000,
   TimeOrderedHistoryIndexes1764432000000,
   ClaimTokensAndIdempotentBodies1764518400000,
+  AccountScopedEventIds1764604800000,
 ];

@@ -123,11 +123,12 @@ export class DeliveryHistoryRepository {
     });
   }
 
-  findEvent(id: string): Promise<EventEntity | null> {
-    return this.events.findOneBy({ id });
+  /** Every account's event with this id (ids are unique per account only), oldest first. */
+  findEvents(id: string): Promise<EventEntity[]> {
+    return this.events.find({ where: { id }, order: { receivedAt: 'ASC' } });
   }
 
-  deliveriesOfEvent(eventId: string): Promise<DeliveryEntity[]> {
-    return this.deliveries.find({ where: { eventId }, order: { seq: 'ASC' } });
+  deliveriesOfEvent(accountId: string, eventId: string): Promise<DeliveryEntity[]> {
+    return this.deliveries.find({ where: { accountId, eventId }, order: { seq: 'ASC' } });
   }
 }

@@ -56,6 +56,21 @@ describe('DeliveryRepository on a real Postgres', () => {
     }
   });
 
+  const insertWebhook = async (owner: string): Promise<string> => {
+    const id = randomUUID();
+    await dataSource.getRepository(WebhookEntity).insert({
+      id,
+      accountId: owner,
+      url: 'http://127.0.0.1:9/hook',
+      eventTypes: ['*'],
+      description: null,
+      headers: {},
+      secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+      enabled: true,
+    });
+    return id;
+  };
+
   afterAll(async () => {
     await dataSource?.destroy();
     await database?.drop();
@@ -63,8 +78,8 @@ describe('DeliveryRepository on a real Postgres', () => {
 
   it('stores an event and its deliveries once, however often the message is read', async () => {
     const event = newEvent();
-    const first = (await deliveries.recordEvent(event, webhookIds)).awaitingFirstAttempt;
-    const again = (await deliveries.recordEvent(event, webhookIds)).awaitingFirstAttempt;
+    const first = await deliveries.recordEvent(event, webhookIds);
+    const again = await deliveries.recordEvent(event, webhookIds);
     expect(first).toHaveLength(2);
     expect(again).toEqual(first);
     const [{ count }] = await dataSource.query(
@@ -75,7 +90,7 @@ describe('DeliveryRepository on a real Postgres', () => {
   });
 
   it('lets only one worker claim a delivery at a time', async () => {
-    const [id] = (await deliveries.recordEvent(newEvent(), webhookIds)).awaitingFirstAttempt;
+    const [id] = await deliveries.recordEvent(newEvent(), webhookIds);
     const claims = await Promise.all(
       Array.from({ length: 5 }, () => deliveries.claimFirstAttempt(id, 60_000)),
     );
@@ -87,7 +102,7 @@ describe('DeliveryRepository on a real Postgres', () => {
   });
 
   it('hands a delivery over once its lease has run out (the worker died mid-attempt)', async () => {
-    const [id] = (await deliveries.recordEvent(newEvent(), webhookIds)).awaitingFirstAttempt;
+    const [id] = await deliveries.recordEvent(newEvent(), webhookIds);
     expect(await deliveries.claimFirstAttempt(id, 1)).not.toBeNull();
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(await deliveries.claimFirstAttempt(id, 60_000)).toMatchObject({
@@ -98,7 +113,7 @@ describe('DeliveryRepository on a real Postgres', () => {
 
   it('records the attempt and the outcome together; a finished delivery is not claimed again', async () => {
     const event = newEvent();
-    const [id] = (await deliveries.recordEvent(event, webhookIds)).awaitingFirstAttempt;
+    const [id] = await deliveries.recordEvent(event, webhookIds);
     const claimed = await deliveries.claimFirstAttempt(id, 60_000);
     if (claimed === null) throw new Error('expected to claim the delivery');
     await deliveries.recordAttempt(
@@ -109,9 +124,7 @@ describe('DeliveryRepository on a real Postgres', () => {
     );
     expect(await statusOf(id)).toBe('succeeded');
     expect(await deliveries.claimFirstAttempt(id, 60_000)).toBeNull();
-    expect((await deliveries.recordEvent(event, webhookIds)).awaitingFirstAttempt).not.toContain(
-      id,
-    );
+    expect(await deliveries.recordEvent(event, webhookIds)).not.toContain(id);
     const attempts = await dataSource.query(
       `SELECT number, response_status, response_body FROM delivery_attempts WHERE delivery_id = $1`,
       [id],
@@ -122,8 +135,7 @@ describe('DeliveryRepository on a real Postgres', () => {
   it('hands each due retry to exactly one of several polling workers', async () => {
     const ids: string[] = [];
     for (let index = 0; index < 6; index += 1) {
-      const [id] = (await deliveries.recordEvent(newEvent(), webhookIds.slice(0, 1)))
-        .awaitingFirstAttempt;
+      const [id] = await deliveries.recordEvent(newEvent(), webhookIds.slice(0, 1));
       ids.push(id);
     }
     await dataSource.query(
@@ -145,7 +157,7 @@ describe('DeliveryRepository on a real Postgres', () => {
         deliveries.recordEvent(newEvent(), webhookIds.slice(1)),
         deliveries.recordEvent(newEvent(), webhookIds.slice(1)),
       ])
-    ).map((recorded) => recorded.awaitingFirstAttempt);
+    ).map((recorded) => recorded);
     const policy = { failingForMs: 0, minFailures: 2 };
     for (let attempt = 0; attempt < 2; attempt += 1) {
       await dataSource.query(`UPDATE deliveries SET status = 'pending' WHERE id = $1`, [
@@ -170,59 +182,85 @@ describe('DeliveryRepository on a real Postgres', () => {
     expect(await statusOf(waiting[0])).toBe('discarded');
   });
 
-  it("never attaches an account's webhooks to another account's event with the same id", async () => {
+  it("keeps two accounts' events with the same id apart, each with its own deliveries", async () => {
     const event = newEvent();
-    await deliveries.recordEvent({ ...event, accountId: 'someone-else' }, []);
-    const recorded = await deliveries.recordEvent(event, webhookIds);
-    expect(recorded).toEqual({ awaitingFirstAttempt: [], idTakenByAnotherAccount: true });
-    const [{ count }] = await dataSource.query(
-      `SELECT count(*)::int AS count FROM deliveries WHERE event_id = $1`,
-      [event.id],
+    const otherAccount = `${accountId}-other`;
+    const otherWebhook = await insertWebhook(otherAccount);
+    const theirs = await deliveries.recordEvent(
+      { ...event, accountId: otherAccount, body: '{"theirs":1}' },
+      [otherWebhook],
     );
-    expect(count).toBe(0);
+    const ours = await deliveries.recordEvent(event, webhookIds);
+    expect(theirs).toHaveLength(1);
+    expect(ours).toHaveLength(2);
+    const claimed = await deliveries.claimFirstAttempt(theirs[0], 60_000);
+    expect(claimed).toMatchObject({
+      eventId: event.id,
+      accountId: otherAccount,
+      body: '{"theirs":1}',
+    });
+    const mine = await deliveries.claimFirstAttempt(ours[0], 60_000);
+    expect(mine).toMatchObject({ eventId: event.id, accountId, body: event.body });
   });
 
-  it('parks first attempts for the lane, in order, and lets the scheduler have them once parking ends', async () => {
-    const parkedAccount = `${accountId}-parked`;
-    const webhookId = randomUUID();
-    await dataSource.getRepository(WebhookEntity).insert({
-      id: webhookId,
-      accountId: parkedAccount,
-      url: 'http://127.0.0.1:9/hook',
-      eventTypes: ['*'],
-      description: null,
-      headers: {},
-      secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
-      enabled: true,
-    });
-    const later = new Date(Date.now() + 60_000);
-    const events = [1, 2, 3].map(() => ({ ...newEvent(), accountId: parkedAccount }));
-    // The first was read once by a lane (not attempted yet), then read again and parked.
-    const [laneOwned] = (await deliveries.recordEvent(events[0], [webhookId])).awaitingFirstAttempt;
-    for (const event of events) {
-      expect(await deliveries.recordEvent(event, [webhookId], later)).toEqual({
-        awaitingFirstAttempt: [],
-        idTakenByAnotherAccount: false,
-      });
+  it('gives the first attempts to both of two workers storing one event at once, never to neither', async () => {
+    for (let round = 0; round < 10; round += 1) {
+      const event = newEvent();
+      const [first, second] = await Promise.all([
+        deliveries.recordEvent(event, webhookIds),
+        deliveries.recordEvent(event, webhookIds),
+      ]);
+      // Whoever lost the race sees the winner's deliveries (a fresh snapshot), so if the
+      // winner's partition was taken away meanwhile, the other still owns the first attempts.
+      expect(first).toHaveLength(2);
+      expect(second).toEqual(first);
     }
-    const parked = await deliveries.parkedFirstAttempts(parkedAccount, 10);
-    expect(parked).toHaveLength(3);
-    expect(parked[0]).toBe(laneOwned);
-    expect(await deliveries.claimDueRetries(100, 60_000)).toEqual([]);
+  });
 
-    await deliveries.extendParking(parkedAccount, new Date(Date.now() - 1000));
-    expect(await deliveries.parkedFirstAttempts(parkedAccount, 10)).toEqual(parked);
-    await dataSource.query(
-      `UPDATE deliveries SET next_attempt_at = now() - interval '1 second' WHERE id = ANY($1::uuid[])`,
-      [parked],
-    );
-    const claimed = await deliveries.claimDueRetries(100, 60_000);
-    expect(claimed.map((delivery) => delivery.id).sort()).toEqual([...parked].sort());
+  it("leaves a first attempt to the message's consumer: no scheduler takes it, a re-read gets it back", async () => {
+    const event = newEvent();
+    const awaiting = await deliveries.recordEvent(event, webhookIds);
+    expect(await deliveries.claimDueRetries(100, 60_000)).toEqual([]);
+    expect(await deliveries.recordEvent(event, webhookIds)).toEqual(awaiting);
+    await deliveries.claimFirstAttempt(awaiting[0], 60_000);
+    // One is under way (its lease protects it); the other still waits.
+    expect(await deliveries.awaitingFirstAttempt(accountId, event.id)).toEqual(awaiting);
+    expect(await deliveries.claimFirstAttempt(awaiting[0], 60_000)).toBeNull();
+  });
+
+  it('replays a bounded window oldest first, and manual attempts of one webhook take turns with others', async () => {
+    const replayAccount = `${accountId}-replay`;
+    const [busy, quiet] = [await insertWebhook(replayAccount), await insertWebhook(replayAccount)];
+    const since = new Date(Date.now() - 1000);
+    const busyIds: string[] = [];
+    for (let index = 0; index < 7; index += 1) {
+      busyIds.push(
+        ...(await deliveries.recordEvent({ ...newEvent(), accountId: replayAccount }, [busy])),
+      );
+    }
+    const [quietId] = await deliveries.recordEvent({ ...newEvent(), accountId: replayAccount }, [
+      quiet,
+    ]);
+    const page = await deliveries.requestReplay(busy, since, null, 5);
+    expect(page.queued).toBe(5);
+    const [sixth] = await dataSource.query(`SELECT created_at FROM deliveries WHERE id = $1`, [
+      busyIds[5],
+    ]);
+    expect(page.nextSince).toEqual(sixth.created_at);
+    expect(await deliveries.requestReplay(busy, page.nextSince ?? since, null, 5)).toEqual({
+      queued: 2,
+      nextSince: null,
+    });
+    expect(await deliveries.requestManualAttempt(quietId)).toBe(true);
+    // The quiet webhook's retry was asked for last, yet it comes in the first claim.
+    // (One replay call asks for all its deliveries at the same instant: no order among those.)
+    const claimed = (await deliveries.claimManualAttempts(3, 60_000, 2)).map((d) => d.id);
+    expect(claimed).toContain(quietId);
+    expect(claimed.filter((id) => busyIds.slice(0, 5).includes(id))).toHaveLength(2);
   });
 
   it('ignores the outcome recorded by a worker whose claim was taken over', async () => {
-    const [id] = (await deliveries.recordEvent(newEvent(), webhookIds.slice(0, 1)))
-      .awaitingFirstAttempt;
+    const [id] = await deliveries.recordEvent(newEvent(), webhookIds.slice(0, 1));
     const stale = await deliveries.claimFirstAttempt(id, 1);
     await new Promise((resolve) => setTimeout(resolve, 20));
     const current = await deliveries.claimFirstAttempt(id, 60_000);

@@ -14,13 +14,6 @@ export interface IncomingEvent {
   kafkaOffset: string | null;
 }
 
-export interface RecordedEvent {
-  /** Deliveries the caller should attempt now, in webhook order (none when deferred). */
-  awaitingFirstAttempt: string[];
-  /** The event id is already used by another account's event: nothing was stored. */
-  idTakenByAnotherAccount: boolean;
-}
-
 /** A delivery this worker holds the lease on, with what it needs to send it. */
 export interface ClaimedDelivery {
   id: string;
@@ -99,56 +92,30 @@ export class DeliveryRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   /**
-   * Stores the event and one delivery per subscribed webhook, both idempotently: a
-   * message read again after a crash or rebalance adds nothing.
+   * Stores the event and one delivery per subscribed webhook, idempotently, and returns the
+   * deliveries still waiting for their first attempt, in webhook order: a message read again
+   * after a crash or rebalance adds nothing and gets back what its first reading left undone.
    *
-   * Without `parkedUntil` the caller makes the first attempts itself (its account lane) on
-   * the deliveries returned. With it, the first attempts are parked in Postgres for the
-   * account's lane to drain in order (parkedFirstAttempts); if that worker dies, the
-   * due-retry scheduler takes them once `parkedUntil` has passed.
+   * A delivery waiting for its first attempt (`pending`, no `next_attempt_at`) belongs to
+   * whoever consumes its Kafka message: the worker commits past the message only once its
+   * first attempts are recorded, so if it dies first, the partition's next owner reads the
+   * message again and gets the delivery back here. No scheduler takes it meanwhile.
    */
-  async recordEvent(
-    event: IncomingEvent,
-    webhookIds: string[],
-    parkedUntil: Date | null = null,
-  ): Promise<RecordedEvent> {
+  async recordEvent(event: IncomingEvent, webhookIds: string[]): Promise<string[]> {
     // One statement, so one round trip and atomic without an explicit transaction.
-    const rows: { id: string | null; id_taken: boolean }[] = await this.dataSource.query(
+    const rows: { id: string }[] = await this.dataSource.query(
       `WITH new_event AS (
          INSERT INTO events (id, account_id, type, body, occurred_at, kafka_partition, kafka_offset)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (id) DO NOTHING
+         ON CONFLICT (account_id, id) DO NOTHING
          RETURNING id
-       ),
-       ours AS (
-         SELECT EXISTS (SELECT 1 FROM new_event)
-             OR EXISTS (SELECT 1 FROM events WHERE id = $1 AND account_id = $2) AS yes
-       ),
-       new_deliveries AS (
-         INSERT INTO deliveries (id, event_id, webhook_id, account_id, event_type, status, next_attempt_at)
-         SELECT gen_random_uuid(), $1, webhook_id, $2, $3, 'pending', $8::timestamptz
-         FROM unnest($9::uuid[]) WITH ORDINALITY AS subscribed (webhook_id, position)
-         WHERE (SELECT yes FROM ours)
-         ORDER BY position
-         ON CONFLICT (event_id, webhook_id) DO NOTHING
-         RETURNING id, seq
-       ),
-       -- Read again after a crash: park as well what an earlier read left to its lane.
-       parked_again AS (
-         UPDATE deliveries SET next_attempt_at = $8::timestamptz
-         WHERE $8::timestamptz IS NOT NULL AND event_id = $1 AND account_id = $2 AND status = 'pending' AND next_attempt_at IS NULL
-         RETURNING id
-       ),
-       awaiting AS (
-         SELECT id, seq FROM new_deliveries
-         UNION ALL
-         SELECT id, seq FROM deliveries
-         WHERE event_id = $1 AND account_id = $2 AND status IN ('pending', 'delivering')
        )
-       SELECT awaiting.id, NOT (SELECT yes FROM ours) AS id_taken
-       FROM (SELECT 1) AS one
-       LEFT JOIN awaiting ON $8::timestamptz IS NULL
-       ORDER BY awaiting.seq`,
+       INSERT INTO deliveries (id, event_id, webhook_id, account_id, event_type, status)
+       SELECT gen_random_uuid(), $1, webhook_id, $2, $3, 'pending'
+       FROM unnest($8::uuid[]) WITH ORDINALITY AS subscribed (webhook_id, position)
+       WHERE EXISTS (SELECT 1 FROM new_event)
+       ORDER BY position
+       RETURNING id`,
       [
         event.id,
         event.accountId,
@@ -157,36 +124,31 @@ export class DeliveryRepository {
         event.occurredAt,
         event.kafkaPartition,
         event.kafkaOffset,
-        parkedUntil,
         webhookIds,
       ],
     );
-    return {
-      awaitingFirstAttempt: rows.flatMap((row) => (row.id === null ? [] : [row.id])),
-      idTakenByAnotherAccount: rows[0]?.id_taken ?? false,
-    };
+    if (rows.length > 0 || webhookIds.length === 0) return rows.map((row) => row.id);
+    // The event was there already (read again), or another worker stored it at the same
+    // moment (a rebalance overlap): the statement above ran on a snapshot from before that
+    // worker's commit, so look again with a fresh one, and take over what is still waiting.
+    return this.awaitingFirstAttempt(event.accountId, event.id);
   }
 
-  /** The account's parked first attempts, oldest (in Kafka order) first. */
-  async parkedFirstAttempts(accountId: string, limit: number): Promise<string[]> {
+  /** Throws unless Postgres answers. */
+  async ping(): Promise<void> {
+    await this.dataSource.query('SELECT 1');
+  }
+
+  /** The event's deliveries still waiting for their first attempt, in the order they were made. */
+  async awaitingFirstAttempt(accountId: string, eventId: string): Promise<string[]> {
     const rows: { id: string }[] = await this.dataSource.query(
       `SELECT id FROM deliveries
-       WHERE account_id = $1 AND status = 'pending' AND next_attempt_at IS NOT NULL
-       ORDER BY seq
-       LIMIT $2`,
-      [accountId, limit],
+       WHERE account_id = $1 AND event_id = $2 AND next_attempt_at IS NULL
+         AND (status = 'pending' OR (status = 'delivering' AND attempt_count = 0))
+       ORDER BY seq`,
+      [accountId, eventId],
     );
     return rows.map((row) => row.id);
-  }
-
-  /** Keeps the scheduler off the account's parked first attempts while its lane drains them. */
-  async extendParking(accountId: string, until: Date): Promise<void> {
-    await this.dataSource.query(
-      `UPDATE deliveries SET next_attempt_at = $2
-       WHERE account_id = $1 AND status = 'pending' AND next_attempt_at IS NOT NULL
-         AND next_attempt_at < $2`,
-      [accountId, until],
-    );
   }
 
   /**
@@ -222,10 +184,22 @@ export class DeliveryRepository {
     });
   }
 
-  /** Takes up to `limit` deliveries for which a manual attempt was asked (retry or replay). */
-  claimManualAttempts(limit: number, leaseMs: number): Promise<ClaimedDelivery[]> {
+  /**
+   * Takes up to `limit` deliveries for which a manual attempt was asked (retry or replay),
+   * oldest request first but at most `perWebhook` of one webhook per claim, so a replay of
+   * thousands of deliveries takes turns with everybody else's manual retries.
+   */
+  claimManualAttempts(limit: number, leaseMs: number, perWebhook = 2): Promise<ClaimedDelivery[]> {
     return this.claim({
-      where: `d.manual_attempt_requested_at IS NOT NULL AND d.status <> 'delivering'`,
+      where: `d.id IN (
+         SELECT id FROM (
+           SELECT m.id, m.manual_attempt_requested_at AS requested_at,
+                  row_number() OVER (PARTITION BY m.webhook_id ORDER BY m.manual_attempt_requested_at) AS turn
+           FROM deliveries m
+           WHERE m.manual_attempt_requested_at IS NOT NULL AND m.status <> 'delivering'
+         ) ranked
+         WHERE turn <= ${Math.max(1, Math.floor(perWebhook))}
+       ) AND d.manual_attempt_requested_at IS NOT NULL AND d.status <> 'delivering'`,
       parameters: [],
       orderBy: 'd.manual_attempt_requested_at',
       limit,
@@ -290,19 +264,37 @@ export class DeliveryRepository {
     return rows.length > 0;
   }
 
-  /** Asks for one more attempt of each delivery of the webhook created in [since, until). */
-  async requestReplay(webhookId: string, since: Date, until: Date | null): Promise<number> {
-    const [{ count }]: { count: number }[] = await this.dataSource.query(
-      `WITH requested AS (
-         UPDATE deliveries SET manual_attempt_requested_at = now(), updated_at = now()
+  /**
+   * Asks for one more attempt of each delivery of the webhook created in [since, until),
+   * oldest first, at most `limit` of them. Returns how many were asked for, and when the
+   * window held more, the creation time of the first one left out: where to continue.
+   */
+  async requestReplay(
+    webhookId: string,
+    since: Date,
+    until: Date | null,
+    limit: number,
+  ): Promise<{ queued: number; nextSince: Date | null }> {
+    const [row]: { queued: number; next_since: Date | null }[] = await this.dataSource.query(
+      `WITH window_rows AS (
+         SELECT id, created_at, seq FROM deliveries
          WHERE webhook_id = $1 AND created_at >= $2 AND ($3::timestamptz IS NULL OR created_at < $3)
            AND status <> 'delivering'
+         ORDER BY created_at, seq
+         LIMIT $4 + 1
+       ),
+       chosen AS (SELECT id FROM window_rows ORDER BY created_at, seq LIMIT $4),
+       requested AS (
+         UPDATE deliveries d SET manual_attempt_requested_at = now(), updated_at = now()
+         FROM chosen WHERE d.id = chosen.id AND d.status <> 'delivering'
          RETURNING 1
        )
-       SELECT count(*)::int AS count FROM requested`,
-      [webhookId, since, until],
+       SELECT (SELECT count(*)::int FROM requested) AS queued,
+              (SELECT created_at FROM window_rows ORDER BY created_at, seq OFFSET $4 LIMIT 1)
+                AS next_since`,
+      [webhookId, since, until, limit],
     );
-    return count;
+    return { queued: row.queued, nextSince: row.next_since };
   }
 
   /** Ends a delivery without sending it, for a webhook that was disabled or deleted meanwhile. */
@@ -351,7 +343,7 @@ export class DeliveryRepository {
                WHERE a.delivery_id = c.id AND a.trigger = 'scheduled') AS scheduled_attempts
        FROM claimed c
        JOIN webhooks w ON w.id = c.webhook_id
-       JOIN events e ON e.id = c.event_id`,
+       JOIN events e ON e.account_id = c.account_id AND e.id = c.event_id`,
       [options.leaseMs, ...options.parameters],
     );
     return rows.map((row) => toClaimedDelivery(row, options.trigger));

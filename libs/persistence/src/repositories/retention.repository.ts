@@ -15,16 +15,17 @@ export class RetentionRepository {
   async deleteEventsBatch(cutoff: Date, batchSize: number): Promise<number> {
     const [{ count }]: { count: number }[] = await this.dataSource.query(
       `WITH doomed AS (
-         SELECT id FROM events e WHERE e.received_at < $1
+         SELECT account_id, id FROM events e WHERE e.received_at < $1
            -- Never cut a delivery short: an event goes once its deliveries are finished.
            AND NOT EXISTS (
              SELECT 1 FROM deliveries d
-             WHERE d.event_id = e.id AND d.status IN ('pending', 'delivering', 'retrying')
+             WHERE d.account_id = e.account_id AND d.event_id = e.id AND d.status IN ('pending', 'delivering', 'retrying')
            )
          ORDER BY e.received_at LIMIT $2
          FOR UPDATE SKIP LOCKED
        ),
-       deleted AS (DELETE FROM events e USING doomed WHERE e.id = doomed.id RETURNING 1)
+       deleted AS (DELETE FROM events e USING doomed
+         WHERE e.account_id = doomed.account_id AND e.id = doomed.id RETURNING 1)
        SELECT count(*)::int AS count FROM deleted`,
       [cutoff, batchSize],
     );

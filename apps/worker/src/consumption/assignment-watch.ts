@@ -1,0 +1,80 @@
+import { Consumer } from 'kafkajs';
+
+/** The longest a rebalance may hold lane work back; kafkajs rejoins well within it. */
+const MAX_HOLD_MS = 60_000;
+
+export interface AssignmentListener {
+  /** The group was joined again: every partition is read again from its last commit. */
+  onRejoined(): void;
+  /** The broker confirmed a commit of this partition up to (not including) `offset`. */
+  onCommitted(partition: number, offset: bigint): void;
+}
+
+/**
+ * Follows the consumer's group membership through kafkajs's instrumentation events. From
+ * the moment a rebalance (or a crash and restart) begins until the group is joined again,
+ * `changing` is true and lanes start no new work: their partitions may already belong to
+ * another member, which would send the same account's events at the same time.
+ */
+export class AssignmentWatch {
+  private watched: Consumer | null = null;
+  private holdStarted: number | null = null;
+  private waiters: (() => void)[] = [];
+  private holdTimer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly listener: AssignmentListener) {}
+
+  get consumer(): Consumer | null {
+    return this.watched;
+  }
+
+  get changing(): boolean {
+    return this.holdStarted !== null;
+  }
+
+  /** Starts listening to `consumer` (once; the handler calls this for every message). */
+  watch(consumer: Consumer): void {
+    if (this.watched === consumer) return;
+    this.watched = consumer;
+    const { REBALANCING, CRASH, GROUP_JOIN, COMMIT_OFFSETS } = consumer.events;
+    consumer.on(REBALANCING, () => this.hold());
+    consumer.on(CRASH, () => this.hold());
+    consumer.on(GROUP_JOIN, () => {
+      this.listener.onRejoined();
+      this.release();
+    });
+    consumer.on(COMMIT_OFFSETS, ({ payload }) => {
+      for (const { partitions } of payload.topics) {
+        for (const { partition, offset } of partitions) {
+          this.listener.onCommitted(Number(partition), BigInt(offset));
+        }
+      }
+    });
+  }
+
+  /** Resolves at once, or when the rebalance under way is over. */
+  settled(): Promise<void> {
+    if (!this.changing) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Shutdown: nobody waits for a rejoin that will not come. */
+  stop(): void {
+    this.release();
+  }
+
+  private hold(): void {
+    if (this.holdStarted !== null) return;
+    this.holdStarted = Date.now();
+    // Should the group never be joined again (the consumer gave up), work goes on rather
+    // than hang: the claims in Postgres still keep any one delivery from going out twice.
+    this.holdTimer = setTimeout(() => this.release(), MAX_HOLD_MS);
+  }
+
+  private release(): void {
+    if (this.holdTimer !== null) clearTimeout(this.holdTimer);
+    this.holdTimer = null;
+    this.holdStarted = null;
+    this.waiters.splice(0).forEach((wake) => wake());
+  }
+}
