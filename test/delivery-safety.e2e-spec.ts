@@ -120,7 +120,7 @@ describe('no head-of-line blocking, secret rotation, replay (e2e)', () => {
     const replay = await stack.api.post<{ queued: number }>(`/v1/webhooks/${webhook.id}/replay`, {
       since,
     });
-    expect(replay).toEqual({ status: 202, body: { queued: 2 } });
+    expect(replay).toEqual({ status: 202, body: { queued: 2, next_since: null } });
     await eventually(() => expect(receiver.requestsTo('/replayed')).toHaveLength(4));
     const replayedIds = receiver
       .requestsTo('/replayed')
@@ -134,7 +134,7 @@ describe('no head-of-line blocking, secret rotation, replay (e2e)', () => {
     const future = new Date(Date.now() + 60_000).toISOString();
     expect(
       (await stack.api.post(`/v1/webhooks/${webhook.id}/replay`, { since: future })).body,
-    ).toEqual({ queued: 0 });
+    ).toEqual({ queued: 0, next_since: null });
     expect(
       (await stack.api.post(`/v1/webhooks/${webhook.id}/replay`, { since: 'yesterday' })).status,
     ).toBe(400);

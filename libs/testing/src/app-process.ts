@@ -63,6 +63,11 @@ export class AppProcess {
     return app;
   }
 
+  /** Still running: neither exited nor killed (so never restarted behind the test's back). */
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
   }

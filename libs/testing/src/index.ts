@@ -5,3 +5,4 @@ export * from './isolated-database';
 export * from './stack';
 export * from './test-environment';
 export * from './webhook-receiver';
+export * from './tcp-proxy';

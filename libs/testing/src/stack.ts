@@ -16,7 +16,15 @@ export interface RawEvent {
  * group of their own) and a database of their own: a worker's retry scheduler claims due
  * work from its whole database, so test files must not share one.
  */
+export interface StackOptions {
+  /** How the apps reach the database, e.g. through a TcpProxy for outage tests. */
+  databaseUrlForApps?: (url: string) => string;
+}
+
 export class Stack {
+  /** Workers started with `addWorker`, stopped with the stack. */
+  private readonly extraWorkers: AppProcess[] = [];
+
   private constructor(
     readonly env: Record<string, string>,
     private readonly database: IsolatedDatabase,
@@ -24,9 +32,13 @@ export class Stack {
     public worker: AppProcess,
   ) {}
 
-  static async start(overrides: Record<string, string> = {}): Promise<Stack> {
+  static async start(
+    overrides: Record<string, string> = {},
+    options: StackOptions = {},
+  ): Promise<Stack> {
     const database = await createIsolatedDatabase();
-    const env = testEnvironment({ DATABASE_URL: database.url, ...overrides });
+    const databaseUrl = options.databaseUrlForApps?.(database.url) ?? database.url;
+    const env = testEnvironment({ DATABASE_URL: databaseUrl, ...overrides });
     // The api creates the topic; the worker then joins its group on an existing topic.
     const api = await AppProcess.start('api', env).catch(async (error: unknown) => {
       await database.drop();
@@ -79,8 +91,16 @@ export class Stack {
     return exit;
   }
 
+  /** Starts one more worker in the same consumer group. */
+  async addWorker(): Promise<AppProcess> {
+    const worker = await AppProcess.start('worker', this.env);
+    this.extraWorkers.push(worker);
+    return worker;
+  }
+
   async stop(): Promise<void> {
-    await Promise.all([this.worker.stop(), this.apiProcess.stop()]);
+    const workers = [this.worker, ...this.extraWorkers];
+    await Promise.all([...workers.map((worker) => worker.stop()), this.apiProcess.stop()]);
     await this.database.drop();
   }
 }

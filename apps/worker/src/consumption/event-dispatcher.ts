@@ -4,7 +4,7 @@ import { KafkaMessage } from 'kafkajs';
 import { AppConfig } from '@libs/config';
 import { WebhookEventMessage, parseEventMessage } from '@libs/contracts';
 import { DeliverEventUseCase, EventSource } from '@libs/delivery';
-import { DeliveryRepository, isPermanentDataError } from '@libs/persistence';
+import { isPermanentDataError } from '@libs/persistence';
 import { WorkerMetrics } from '../metrics/worker-metrics';
 import { AssignmentWatch } from './assignment-watch';
 import { DeadLetterPublisher } from './dead-letter.publisher';
@@ -86,7 +86,6 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   constructor(
     config: AppConfig,
     private readonly deliverEvent: DeliverEventUseCase,
-    private readonly deliveries: DeliveryRepository,
     private readonly deadLetters: DeadLetterPublisher,
     private readonly metrics: WorkerMetrics,
   ) {
@@ -343,7 +342,7 @@ export class EventDispatcher implements BeforeApplicationShutdown {
 
   private async databaseAnswers(): Promise<boolean> {
     try {
-      await this.deliveries.ping();
+      await this.deliverEvent.databaseReady();
       if (this.databaseTrouble) this.logger.log('Postgres answers again; reading on');
       this.databaseTrouble = false;
       return true;

@@ -23,6 +23,11 @@ export class DeliverEventUseCase {
     private readonly attempts: AttemptDeliveryUseCase,
   ) {}
 
+  /** Throws unless the database answers: a consumer waiting out an outage asks this. */
+  async databaseReady(): Promise<void> {
+    await this.deliveries.ping();
+  }
+
   /** Stores the event; returns its deliveries still waiting for their first attempt. */
   async store(event: WebhookEventMessage, source: EventSource): Promise<string[]> {
     const subscribers = (await this.webhooks.findSubscribers(event.account_id)).filter((webhook) =>
