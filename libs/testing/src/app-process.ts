@@ -1,9 +1,11 @@
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { eventually } from './eventually';
 
+const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..', '..');
 
 export type AppName = 'api' | 'worker';
@@ -70,6 +72,12 @@ export class AppProcess {
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** The app's resident memory, as `ps` sees it from outside (no load on the app itself). */
+  async residentMemoryBytes(): Promise<number> {
+    const { stdout } = await run('ps', ['-o', 'rss=', '-p', String(this.child.pid)]);
+    return Number(stdout.trim()) * 1024;
   }
 
   /** The app's Prometheus text. */

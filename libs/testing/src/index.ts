@@ -1,6 +1,7 @@
 export * from './api-client';
 export * from './app-process';
 export * from './eventually';
+export * from './hostile-receiver';
 export * from './isolated-database';
 export * from './stack';
 export * from './test-environment';

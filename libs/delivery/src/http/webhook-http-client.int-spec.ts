@@ -1,6 +1,14 @@
 import { TestingModule, Test } from '@nestjs/testing';
+import { gzipSync } from 'node:zlib';
+import { Client } from 'pg';
 import { ConfigModule, loadConfig } from '@libs/config';
-import { WebhookReceiver, requiredVariable } from '@libs/testing';
+import {
+  HostileBehaviour,
+  HostileReceiver,
+  WebhookReceiver,
+  eventually,
+  requiredVariable,
+} from '@libs/testing';
 import { DeliveryModule } from '../delivery.module';
 import { RESPONSE_BODY_LIMIT_BYTES, WebhookHttpClient } from './webhook-http-client';
 
@@ -87,6 +95,150 @@ describe('WebhookHttpClient against a real receiver', () => {
       retryAfter: '30',
       error: 'HTTP 429',
     });
+  });
+});
+
+describe('WebhookHttpClient against hostile receivers', () => {
+  const receivers: HostileReceiver[] = [];
+  const database = new Client({ connectionString: requiredVariable('DATABASE_URL') });
+  let client: WebhookHttpClient;
+
+  const hostile = async (behaviour: HostileBehaviour) => {
+    const receiver = await new HostileReceiver(behaviour).start();
+    receivers.push(receiver);
+    return receiver;
+  };
+  const send = (url: string) => client.send({ url, headers: {}, body: '{}' });
+  /** What Postgres gives back after storing the text in a `text` column (it throws if it cannot). */
+  const roundTrip = async (text: string | null) =>
+    (await database.query<{ body: string | null }>('SELECT $1::text AS body', [text])).rows[0].body;
+  const closedAfter = async (receiver: HostileReceiver) => {
+    await eventually(() => expect(receiver.openConnections).toBe(0), { timeoutMs: 2000 });
+    return receiver.connections.map((connection) => connection.closedAt ?? Infinity);
+  };
+
+  beforeAll(async () => {
+    await database.connect();
+    client = await clientWith({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' });
+  });
+
+  afterAll(async () => {
+    await Promise.all(receivers.map((receiver) => receiver.stop()));
+    await database.end();
+  });
+
+  it('stores a binary answer with NUL bytes as readable text Postgres accepts', async () => {
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0xff]);
+    const receiver = await hostile({ kind: 'answer', status: 200, body: png });
+    const response = await send(receiver.url('/binary'));
+    expect(response).toMatchObject({ statusCode: 200, error: null });
+    expect(response.responseBody).toBe('\uFFFDPNG\r\n␚\n␀␀\uFFFD');
+    expect(await roundTrip(response.responseBody)).toBe(response.responseBody);
+  });
+
+  it('stores a text error answer with NUL and invalid UTF-8 readably', async () => {
+    const body = Buffer.concat([Buffer.from('error\u0000code 7: caf'), Buffer.from([0xe9])]);
+    const receiver = await hostile({ kind: 'answer', status: 500, body });
+    const response = await send(receiver.url('/nul'));
+    expect(response).toMatchObject({ statusCode: 500, error: 'HTTP 500' });
+    expect(response.responseBody).toBe('error␀code 7: caf\uFFFD');
+    expect(await roundTrip(response.responseBody)).toBe(response.responseBody);
+  });
+
+  it.each([200, 500])(
+    'reads 20 KB of a 50 MB answer with status %i, then hangs up',
+    async (status) => {
+      const receiver = await hostile({ kind: 'flood', status, bodyBytes: 50 * 1024 * 1024 });
+      const response = await send(receiver.url('/flood'));
+      expect(response.statusCode).toBe(status);
+      expect(response.responseBody).toBe('x'.repeat(RESPONSE_BODY_LIMIT_BYTES));
+      expect(response.durationMs).toBeLessThan(400);
+      const [closedAt] = await closedAfter(receiver);
+      expect(closedAt - receiver.connections[0].acceptedAt).toBeLessThan(1000);
+      // Whatever the kernel buffers took before the hang-up, far from the 50 MB offered.
+      expect(receiver.totalBytesSent).toBeLessThan(16 * 1024 * 1024);
+    },
+  );
+
+  it('reads 20 KB of a gzip bomb (50 MB once inflated) and hangs up', async () => {
+    const bomb = gzipSync(Buffer.alloc(50 * 1024 * 1024, 'x'));
+    const receiver = await hostile({
+      kind: 'answer',
+      status: 200,
+      body: bomb,
+      headers: { 'content-encoding': 'gzip' },
+    });
+    const response = await send(receiver.url('/bomb'));
+    expect(response.statusCode).toBe(200);
+    expect(response.responseBody).toBe('x'.repeat(RESPONSE_BODY_LIMIT_BYTES));
+    await closedAfter(receiver);
+  });
+
+  it('says so when a compressed answer cannot be inflated', async () => {
+    const receiver = await hostile({
+      kind: 'answer',
+      status: 200,
+      body: Buffer.from('this is not gzip'),
+      headers: { 'content-encoding': 'gzip' },
+    });
+    const response = await send(receiver.url('/not-gzip'));
+    expect(response).toMatchObject({
+      statusCode: null,
+      error:
+        'answer not readable: its content-encoding does not match its body (HTTP 200, 0 bytes of body received)',
+    });
+  });
+
+  it.each<[string, HostileBehaviour, string]>([
+    [
+      'body bytes trickle',
+      { kind: 'trickle-body', status: 200, intervalMs: 100 },
+      'timeout: answer not finished within 500 ms (HTTP 200, ',
+    ],
+    [
+      'header bytes trickle',
+      { kind: 'trickle-headers', status: 200, intervalMs: 100 },
+      'timeout: no answer within 500 ms',
+    ],
+    [
+      'the receiver accepts and never answers',
+      { kind: 'silent' },
+      'timeout: no answer within 500 ms',
+    ],
+  ])('ends at the deadline, not reset by each byte, when %s', async (_label, behaviour, error) => {
+    const receiver = await hostile(behaviour);
+    const response = await send(receiver.url('/slow'));
+    expect(response.statusCode).toBeNull();
+    expect(response.error).toContain(error);
+    expect(response.durationMs).toBeGreaterThanOrEqual(450);
+    expect(response.durationMs).toBeLessThan(1000);
+    const [closedAt] = await closedAfter(receiver);
+    expect(closedAt - receiver.connections[0].acceptedAt).toBeLessThan(1500);
+  });
+
+  it('ends a TLS handshake that never completes at the deadline', async () => {
+    const receiver = await hostile({ kind: 'silent' });
+    const response = await send(receiver.httpsUrl('/tls'));
+    expect(response).toMatchObject({
+      statusCode: null,
+      error: 'timeout: no answer within 500 ms',
+      blocked: false,
+    });
+    expect(response.durationMs).toBeGreaterThanOrEqual(450);
+    expect(response.durationMs).toBeLessThan(1000);
+    await closedAfter(receiver);
+  });
+
+  it('reports an answer cut off in the middle as a network error, keeping what arrived', async () => {
+    const receiver = await hostile({ kind: 'cut', status: 200, partialBody: 'partial\u0000' });
+    const response = await send(receiver.url('/cut'));
+    expect(response).toMatchObject({
+      statusCode: null,
+      responseBody: 'partial␀',
+      error:
+        'connection closed by the receiver in the middle of its answer (HTTP 200, 8 bytes of body received)',
+    });
+    expect(response.durationMs).toBeLessThan(400);
   });
 });
 

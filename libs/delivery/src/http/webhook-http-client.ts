@@ -4,6 +4,7 @@ import { AxiosError, AxiosResponse } from 'axios';
 import { Readable } from 'node:stream';
 import { AppConfig } from '@libs/config';
 import { BlockedAddressError, assertPublicLiteral } from './address-guard';
+import { toStorableText } from './storable-text';
 
 /** Receivers' answers are kept up to this size; the rest is never read. */
 export const RESPONSE_BODY_LIMIT_BYTES = 20 * 1024;
@@ -59,7 +60,29 @@ export class WebhookHttpClient {
         validateStatus: () => true,
         signal,
       });
-      const responseBody = await readCapped(response.data, RESPONSE_BODY_LIMIT_BYTES, signal);
+      const body = await readCapped(response.data, RESPONSE_BODY_LIMIT_BYTES, signal);
+      const responseBody = toStorableText(body.bytes, {
+        limitBytes: RESPONSE_BODY_LIMIT_BYTES,
+        truncated: body.truncated,
+      });
+      if (body.failure !== undefined) {
+        // Headers alone are not an answer: a cut or unfinished body is retried like a
+        // network error, with what did arrive kept for the account owner to see.
+        return {
+          startedAt,
+          durationMs: elapsed(),
+          statusCode: null,
+          responseBody,
+          retryAfter: undefined,
+          error: describeUnfinishedBody(
+            body.failure,
+            response.status,
+            body.bytes.length,
+            timeoutMs,
+          ),
+          blocked: false,
+        };
+      }
       return {
         startedAt,
         durationMs: elapsed(),
@@ -91,32 +114,54 @@ export class WebhookHttpClient {
   }
 }
 
-/** The timeout covers the whole answer: a receiver that trickles its body is cut off too. */
-async function readCapped(stream: Readable, limit: number, signal: AbortSignal): Promise<string> {
+type BodyFailure = 'deadline' | 'closed' | 'undecodable';
+
+interface ReadBody {
+  /** At most the limit: the rest of a longer answer is never read. */
+  bytes: Buffer;
+  /** The answer had more than `bytes`. */
+  truncated: boolean;
+  /** Why the body stopped before its end. */
+  failure?: BodyFailure;
+}
+
+/**
+ * The deadline covers the whole exchange, body included: it is not reset by each byte, so a
+ * receiver trickling its answer is cut off at the same moment as one that never answers.
+ */
+async function readCapped(stream: Readable, limit: number, signal: AbortSignal): Promise<ReadBody> {
   const abort = () => stream.destroy(signal.reason instanceof Error ? signal.reason : undefined);
   if (signal.aborted) abort();
   signal.addEventListener('abort', abort, { once: true });
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const read = (): Buffer => Buffer.concat(chunks, size).subarray(0, limit);
   try {
-    return await readUpTo(stream, limit);
+    for await (const chunk of stream) {
+      const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+      chunks.push(buffer);
+      size += buffer.length;
+      if (size > limit) {
+        // Stop reading and drop the connection: the rest of an oversized answer is not worth
+        // the bandwidth, and a socket still holding unread bytes cannot be reused anyway.
+        stream.destroy();
+        return { bytes: read(), truncated: true };
+      }
+    }
+    return { bytes: read(), truncated: false };
+  } catch (error) {
+    return { bytes: read(), truncated: true, failure: bodyFailure(error, signal) };
   } finally {
     signal.removeEventListener('abort', abort);
   }
 }
 
-async function readUpTo(stream: Readable, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
-    chunks.push(buffer);
-    size += buffer.length;
-    if (size >= limit) {
-      // Stop reading: the rest of an oversized answer is not worth the bandwidth.
-      stream.destroy();
-      break;
-    }
-  }
-  return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
+function bodyFailure(error: unknown, signal: AbortSignal): BodyFailure {
+  // Destroying the stream at the deadline surfaces as whatever error the socket reports.
+  if (signal.aborted) return 'deadline';
+  // Not `instanceof Error`: errors from Node's internals may come from another realm.
+  const code = typeof error === 'object' && error !== null && 'code' in error ? error.code : '';
+  return typeof code === 'string' && code.startsWith('Z_') ? 'undecodable' : 'closed';
 }
 
 function headerValue(response: AxiosResponse, name: string): string | undefined {
@@ -132,6 +177,22 @@ function describeStatus(response: AxiosResponse): string | null {
     return `HTTP ${status}: redirect${location ? ` to ${location}` : ''} not followed`;
   }
   return `HTTP ${status}`;
+}
+
+function describeUnfinishedBody(
+  failure: BodyFailure,
+  status: number,
+  received: number,
+  timeoutMs: number,
+): string {
+  const progress = `HTTP ${status}, ${received} bytes of body received`;
+  if (failure === 'deadline') {
+    return `timeout: answer not finished within ${timeoutMs} ms (${progress})`;
+  }
+  if (failure === 'undecodable') {
+    return `answer not readable: its content-encoding does not match its body (${progress})`;
+  }
+  return `connection closed by the receiver in the middle of its answer (${progress})`;
 }
 
 function findBlocked(error: unknown): BlockedAddressError | undefined {

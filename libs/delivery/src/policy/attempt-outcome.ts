@@ -9,7 +9,7 @@ export function classifyResponse(response: WebhookResponse, now: Date): AttemptO
   if (status >= 200 && status < 300) return { kind: 'success' };
   if (status === 410) return { kind: 'gone' };
   if (status === 429 || status === 503) {
-    return { kind: 'retryable', retryAfterMs: parseRetryAfter(response.retryAfter, now) };
+    return { kind: 'throttled', retryAfterMs: parseRetryAfter(response.retryAfter, now) };
   }
   return { kind: 'retryable' };
 }

@@ -9,6 +9,7 @@ const schedule = [0, 5, 300, 1800, 7200, 18000, 36000, 36000];
 const now = new Date('2026-01-01T00:00:00Z');
 const noJitter = () => 0.5; // (0.5 * 2 - 1) * 20 % = 0
 const secondsUntil = (date: Date) => (date.getTime() - now.getTime()) / 1000;
+const throttled = (retryAfterMs?: number): AttemptOutcome => ({ kind: 'throttled', retryAfterMs });
 
 describe('nextStep', () => {
   it.each<[string, AttemptOutcome, number, string]>([
@@ -58,30 +59,17 @@ describe('nextStep', () => {
     );
   });
 
-  it.each<[string, number | undefined, number]>([
-    ['a Retry-After longer than the schedule', 60_000, 60],
-    ['a Retry-After shorter than the schedule', 1_000, 5],
-    ['a Retry-After beyond a day, capped', 10 * 24 * 3600 * 1000, 24 * 3600],
-  ])('honours %s', (_label, retryAfterMs, seconds) => {
-    const step = nextStep({
-      outcome: { kind: 'retryable', retryAfterMs },
-      attemptNumber: 1,
-      scheduleSeconds: schedule,
-      now,
-      random: noJitter,
-    });
+  it.each<[string, number, AttemptOutcome, readonly number[]]>([
+    ['a Retry-After longer than the schedule', 60, throttled(60_000), schedule],
+    ['a Retry-After shorter than the schedule', 5, throttled(1_000), schedule],
+    ['a Retry-After beyond a day, capped', 24 * 3600, throttled(10 * 24 * 3600 * 1000), schedule],
+    ['a Retry-After of 0 on a zero schedule, floored', 1, throttled(0), [0, 0, 0]],
+    ['429 / 503 without Retry-After on a zero schedule, floored', 1, throttled(), [0, 0, 0]],
+    ['429 / 503 without Retry-After, the schedule when longer', 5, throttled(), schedule],
+    ['another failure on a zero schedule, at once', 0, { kind: 'retryable' }, [0, 0, 0]],
+  ])('%s: waits %i s', (_label, seconds, outcome, scheduleSeconds) => {
+    const step = nextStep({ outcome, attemptNumber: 1, scheduleSeconds, now, random: noJitter });
     expect(step.status === 'retrying' && secondsUntil(step.nextAttemptAt)).toBe(seconds);
-  });
-
-  it('never comes back to a throttling receiver sooner than the floor', () => {
-    const step = nextStep({
-      outcome: { kind: 'retryable', retryAfterMs: 0 },
-      attemptNumber: 1,
-      scheduleSeconds: [0, 0, 0],
-      now,
-      random: noJitter,
-    });
-    expect(step.status === 'retrying' && secondsUntil(step.nextAttemptAt)).toBe(1);
   });
 });
 

@@ -3,8 +3,10 @@ export type AttemptOutcome =
   | { kind: 'success' }
   /** 410 Gone: the receiver asks us to stop for good. */
   | { kind: 'gone' }
-  /** Worth trying again; `retryAfterMs` when the receiver said how long to wait. */
-  | { kind: 'retryable'; retryAfterMs?: number }
+  /** Worth trying again, on the schedule. */
+  | { kind: 'retryable' }
+  /** 429 / 503: worth trying again, not too soon; `retryAfterMs` when the receiver said how long. */
+  | { kind: 'throttled'; retryAfterMs?: number }
   /** Trying again cannot help (for example a blocked destination address). */
   | { kind: 'permanent' };
 
@@ -36,7 +38,7 @@ export interface RetryPolicyInput {
 export const JITTER = 0.2;
 /** A receiver's Retry-After is honoured up to a day; longer waits fall back to the schedule. */
 export const MAX_RETRY_AFTER_MS = 24 * 60 * 60 * 1000;
-/** 429 / 503 never come back sooner than this, even with a schedule of zeros. */
+/** 429 / 503 never come back sooner than this, Retry-After or not, even with a schedule of zeros. */
 export const THROTTLED_FLOOR_MS = 1000;
 
 export function nextStep({
@@ -53,15 +55,16 @@ export function nextStep({
       return { status: 'discarded', disableWebhookReason: 'receiver answered 410 Gone' };
     case 'permanent':
       return { status: 'failed' };
-    case 'retryable': {
+    case 'retryable':
+    case 'throttled': {
       if (attemptNumber >= scheduleSeconds.length) return { status: 'failed' };
       const scheduledMs = scheduleSeconds[attemptNumber] * 1000 * (1 + (random() * 2 - 1) * JITTER);
       const waitMs =
-        outcome.retryAfterMs === undefined
+        outcome.kind === 'retryable'
           ? scheduledMs
           : Math.max(
               scheduledMs,
-              Math.min(outcome.retryAfterMs, MAX_RETRY_AFTER_MS),
+              Math.min(outcome.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS),
               THROTTLED_FLOOR_MS,
             );
       return { status: 'retrying', nextAttemptAt: new Date(now.getTime() + Math.round(waitMs)) };
@@ -85,6 +88,7 @@ export function nextStepAfterManualAttempt(
     case 'gone':
       return { status: 'discarded', disableWebhookReason: 'receiver answered 410 Gone' };
     case 'retryable':
+    case 'throttled':
     case 'permanent':
       if (previous.status === 'retrying') {
         return { status: 'retrying', nextAttemptAt: previous.nextAttemptAt ?? now };
