@@ -23,6 +23,7 @@ export function EventPage({ id }: { id: string | undefined }) {
         <Field label="Event id">
           <input
             name="event_id"
+            class="wide"
             required
             value={draft}
             onInput={(event) => setDraft(event.currentTarget.value)}
@@ -66,6 +67,8 @@ function EventDetails({ id }: { id: string }) {
   return (
     <>
       <dl class="facts">
+        <dt>Id</dt>
+        <dd>{e.id}</dd>
         <dt>Type</dt>
         <dd>{e.type}</dd>
         <dt>Account</dt>

@@ -89,7 +89,7 @@ export function WebhookPage({ id }: { id: string }) {
         <a href={href('/webhooks')}>Webhooks</a> / {webhook.id}
       </p>
       <div class="title-row">
-        <h1 id="webhook-title" class="ellipsis">
+        <h1 id="webhook-title" class="title-url" title={webhook.url}>
           {webhook.url}
         </h1>
         <StatusBadge status={webhook.enabled ? 'enabled' : 'disabled'} />
