@@ -23,6 +23,8 @@ export function configureApi(app: NestExpressApplication, config: AppConfig): IN
       .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'ADMIN_API_KEY' })
       .build(),
   );
-  SwaggerModule.setup('docs', app, markPublicOperations(document), { jsonDocumentUrl: 'docs-json' });
+  SwaggerModule.setup('docs', app, markPublicOperations(document), {
+    jsonDocumentUrl: 'docs-json',
+  });
   return app;
 }
