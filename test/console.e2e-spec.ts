@@ -319,6 +319,40 @@ describe('delivery console (e2e, browser)', () => {
     await page.getByText('shown to the admin key only').waitFor();
   });
 
+  it('GET /v1/stats/overview scopes its figures like every /v1 route, and gives the lag to the admin only', async () => {
+    interface Overview {
+      account_id: string | null;
+      deliveries_per_minute: { minute: string; created: number; succeeded: number }[];
+      consumer_lag: { total: number; partitions: { partition: number; lag: number }[] } | null;
+    }
+    const created = (overview: Overview) =>
+      overview.deliveries_per_minute.reduce((sum, minute) => sum + minute.created, 0);
+
+    const everyone = await stack.api.get<Overview>('/v1/stats/overview');
+    expect(everyone.status).toBe(200);
+    expect(everyone.body.account_id).toBeNull();
+    expect(everyone.body.deliveries_per_minute).toHaveLength(60);
+    expect(created(everyone.body)).toBe(7);
+    expect(everyone.body.consumer_lag?.partitions.map((entry) => entry.partition)).toEqual([
+      0, 1, 2, 3,
+    ]);
+
+    const ofAcme = await stack.api.get<Overview>(`/v1/stats/overview?account_id=${acme}`);
+    expect(ofAcme.body.account_id).toBe(acme);
+    expect(created(ofAcme.body)).toBe(6);
+
+    const key = (await stack.api.post<{ key: string }>(`/v1/accounts/${globex}/api-keys`, {})).body
+      .key;
+    const own = await stack.api.withKey(key).get<Overview>('/v1/stats/overview');
+    expect(own.body).toMatchObject({ account_id: globex, consumer_lag: null });
+    expect(created(own.body)).toBe(1);
+    expect((await stack.api.withKey(key).get(`/v1/stats/overview?account_id=${acme}`)).status).toBe(
+      403,
+    );
+    expect((await stack.api.withKey(null).get('/v1/stats/overview')).status).toBe(401);
+    expect((await stack.api.get('/v1/stats/overview?account_id=no%20spaces')).status).toBe(400);
+  });
+
   it('ran without a script error or a Content-Security-Policy violation', () => {
     // The refused sign-in and the 404/403 pages above log their failed requests; nothing else.
     expect(scriptErrors.filter((text) => !/status of (401|403|404)/.test(text))).toEqual([]);
