@@ -118,6 +118,14 @@ describe('delivery console (e2e, browser)', () => {
   /** Visible text of the rows of the first table on the page. */
   const rows = () => page.locator('main table tbody tr');
 
+  async function deliveryIds(): Promise<(string | null)[]> {
+    const ids: (string | null)[] = [];
+    for (let i = 0; i < (await rows().count()); i += 1) {
+      ids.push(await rows().nth(i).getAttribute('data-delivery-id'));
+    }
+    return ids;
+  }
+
   async function screenshot(name: string): Promise<void> {
     const shot = await page.screenshot({ fullPage: false });
     expect(shot.length).toBeGreaterThan(10_000);
@@ -169,6 +177,19 @@ describe('delivery console (e2e, browser)', () => {
     await eventually(async () => expect(await rows().count()).toBe(5));
     await page.getByLabel('Account').blur();
     await screenshot('console-deliveries.png');
+    const newestFirst = await deliveryIds();
+
+    // Keyset paging, two at a time: every delivery once, in the same order, then back.
+    await page.goto(`${consoleUrl()}#/deliveries?account_id=${acme}&limit=2`);
+    await eventually(async () => expect(await deliveryIds()).toEqual(newestFirst.slice(0, 2)));
+    const older = page.getByRole('button', { name: 'Older' });
+    await older.click();
+    await eventually(async () => expect(await deliveryIds()).toEqual(newestFirst.slice(2, 4)));
+    await older.click();
+    await eventually(async () => expect(await deliveryIds()).toEqual(newestFirst.slice(4)));
+    expect(await older.isDisabled()).toBe(true);
+    await page.getByRole('button', { name: 'Newer' }).click();
+    await eventually(async () => expect(await deliveryIds()).toEqual(newestFirst.slice(2, 4)));
 
     await page.getByLabel('Event type').fill('user.created');
     await page.getByLabel('Status').selectOption('retrying');
@@ -304,6 +325,10 @@ describe('delivery console (e2e, browser)', () => {
     await eventually(async () => expect(await rows().count()).toBe(1));
     expect(await page.locator(`tr[data-delivery-id="${acmeDelivery}"]`).count()).toBe(0);
     expect(await page.getByLabel('Account').count()).toBe(0);
+    // The first page follows new deliveries by itself.
+    await stack.api.post('/v1/events', { type: 'user.deleted', account_id: globex, data: {} });
+    await eventually(async () => expect(await rows().count()).toBe(2), { timeoutMs: 20_000 });
+    expect(await rows().first().textContent()).toContain('user.deleted');
 
     await page.goto(`${consoleUrl()}#/deliveries/${acmeDelivery}`);
     await expect(page.getByRole('alert').textContent()).resolves.toMatch(/404.*not found/);
@@ -332,7 +357,7 @@ describe('delivery console (e2e, browser)', () => {
     expect(everyone.status).toBe(200);
     expect(everyone.body.account_id).toBeNull();
     expect(everyone.body.deliveries_per_minute).toHaveLength(60);
-    expect(created(everyone.body)).toBe(7);
+    expect(created(everyone.body)).toBe(8);
     expect(everyone.body.consumer_lag?.partitions.map((entry) => entry.partition)).toEqual([
       0, 1, 2, 3,
     ]);
@@ -345,7 +370,7 @@ describe('delivery console (e2e, browser)', () => {
       .key;
     const own = await stack.api.withKey(key).get<Overview>('/v1/stats/overview');
     expect(own.body).toMatchObject({ account_id: globex, consumer_lag: null });
-    expect(created(own.body)).toBe(1);
+    expect(created(own.body)).toBe(2);
     expect((await stack.api.withKey(key).get(`/v1/stats/overview?account_id=${acme}`)).status).toBe(
       403,
     );

@@ -10,6 +10,12 @@ const FILTERS = ['account_id', 'webhook_id', 'event_type', 'status', 'since', 'u
 type Filters = Partial<Record<(typeof FILTERS)[number], string>>;
 
 const PAGE_SIZE = 25;
+
+/** `limit` in the address picks another page size (1 to 100, as the API allows). */
+function pageSizeOf(query: URLSearchParams): number {
+  const asked = Number(query.get('limit'));
+  return Number.isInteger(asked) && asked >= 1 && asked <= 100 ? asked : PAGE_SIZE;
+}
 const REFRESH_MS = 5_000;
 
 function filtersOf(query: URLSearchParams): Filters {
@@ -29,7 +35,8 @@ export function DeliveriesPage({
   query: URLSearchParams;
 }) {
   const filters = filtersOf(query);
-  const filterKey = JSON.stringify(filters);
+  const pageSize = pageSizeOf(query);
+  const filterKey = JSON.stringify([filters, pageSize]);
   // Older pages: the cursors that led to each, so "Newer" can step back.
   const [cursors, setCursors] = useState<string[]>([]);
   const [live, setLive] = useState(true);
@@ -44,7 +51,7 @@ export function DeliveriesPage({
             query: {
               ...filters,
               status: filters.status as Delivery['status'] | undefined,
-              limit: PAGE_SIZE,
+              limit: pageSize,
               cursor,
             },
           },
