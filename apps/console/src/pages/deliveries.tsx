@@ -205,6 +205,7 @@ export function DeliveryTable({
               Attempts
             </th>
             <th scope="col">Last answer</th>
+            <th scope="col">Next attempt</th>
           </tr>
         </thead>
         <tbody>
@@ -229,6 +230,7 @@ export function DeliveryTable({
                   ? `HTTP ${delivery.last_response_status}`
                   : (delivery.last_error ?? '—')}
               </td>
+              <td>{formatTime(delivery.next_attempt_at)}</td>
             </tr>
           ))}
         </tbody>
