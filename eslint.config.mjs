@@ -13,6 +13,7 @@ export default tseslint.config(
       '**/*.js',
       '**/*.cjs',
       '**/*.mjs',
+      'apps/console/src/api/openapi.generated.ts',
     ],
   },
   eslint.configs.recommended,

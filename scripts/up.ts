@@ -214,6 +214,7 @@ function printBanner(info: {
       '',
       `API:            ${info.apiUrl}`,
       `API docs:       ${info.apiUrl}/docs`,
+      `Console:        ${info.apiUrl}/console`,
       `Worker health:  ${info.workerUrl}/health/ready`,
       '',
       `ADMIN_API_KEY=${info.adminApiKey}`,

@@ -2,10 +2,12 @@ import { DynamicModule, MiddlewareConsumer, Module, NestModule } from '@nestjs/c
 import { AppConfig, ConfigModule } from '@libs/config';
 import { HealthModule, LoggingModule, PrometheusMetricsModule } from '@libs/observability';
 import { AccountsModule } from './accounts/accounts.module';
+import { ConsoleModule } from './console/console.module';
 import { DeliveriesModule } from './deliveries/deliveries.module';
 import { EventsModule } from './events/events.module';
 import { ApiMetricsModule } from './metrics/api-metrics.module';
 import { RequestDurationMiddleware } from './metrics/request-duration.middleware';
+import { StatsModule } from './stats/stats.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
 
 @Module({})
@@ -23,6 +25,8 @@ export class ApiModule implements NestModule {
         WebhooksModule,
         DeliveriesModule,
         AccountsModule,
+        StatsModule,
+        ConsoleModule,
       ],
     };
   }

@@ -3,6 +3,7 @@ import { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppConfig } from '@libs/config';
 import { HttpErrorFilter } from './common/http-error.filter';
+import { markPublicOperations } from './common/openapi-document';
 
 /** Everything main.ts applies to the app besides listening: validation, errors, body limit, docs. */
 export function configureApi(app: NestExpressApplication, config: AppConfig): INestApplication {
@@ -17,9 +18,13 @@ export function configureApi(app: NestExpressApplication, config: AppConfig): IN
       .setTitle('Kafka Webhooks API')
       .setDescription('Publish events, manage webhook subscriptions, read the delivery history.')
       .setVersion('1')
+      .setLicense('MIT', 'https://opensource.org/licenses/MIT')
+      .addServer('/', 'This api')
       .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'ADMIN_API_KEY' })
       .build(),
   );
-  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
+  SwaggerModule.setup('docs', app, markPublicOperations(document), {
+    jsonDocumentUrl: 'docs-json',
+  });
   return app;
 }

@@ -1,5 +1,6 @@
 export * from './api-client';
 export * from './app-process';
+export * from './chromium';
 export * from './eventually';
 export * from './hostile-receiver';
 export * from './isolated-database';

@@ -81,6 +81,7 @@ export class WebhooksController {
     return (await this.findWebhook.list(scope, query.account_id)).map(toWebhookResponse);
   }
 
+  /** One webhook, with its health: `enabled` and, when disabled, why. */
   @Get(':id')
   @ApiOkResponse({ type: WebhookResponse })
   async get(@UuidParam() id: Id, @CurrentScope() scope: AccountScope): Promise<WebhookResponse> {
@@ -98,6 +99,7 @@ export class WebhooksController {
     return toWebhookResponse(await this.updateWebhook.execute(id, request, scope));
   }
 
+  /** Deletes the webhook; waiting deliveries are discarded, the history stays. */
   @Delete(':id')
   @HttpCode(HttpStatus.NO_CONTENT)
   @ApiNoContentResponse({ description: 'Deleted; waiting deliveries are discarded, history stays' })

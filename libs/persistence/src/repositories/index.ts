@@ -1,5 +1,6 @@
 export * from './api-key.repository';
 export * from './delivery-history.repository';
+export * from './delivery-stats.repository';
 export * from './delivery.repository';
 export * from './idempotency-key.repository';
 export * from './retention.repository';
