@@ -179,7 +179,6 @@ function summarise(values: number[]): Latencies {
 }
 
 function report(...lines: string[]): void {
-  // eslint-disable-next-line no-console -- the figures of this run, for the README's Reliability section
   console.log(lines.join('\n'));
 }
 
