@@ -135,7 +135,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Sends the webhook's deliveries of a time window again (one manual attempt each). */
+        /**
+         * Sends the webhook's deliveries of a time window again (one manual attempt each), oldest
+         *     first and at most 10,000 per call: `next_since` says where to continue.
+         */
         post: operations["WebhooksController_replay"];
         delete?: never;
         options?: never;
@@ -456,6 +459,11 @@ export interface components {
         ReplayWebhookResponse: {
             /** @description Deliveries queued for one more attempt. */
             queued: number;
+            /**
+             * @description Set when the window held more than one call replays: the creation time of the first
+             *     delivery left out. Call again with it as `since` to go on.
+             */
+            next_since: string | null;
         };
         WebhookStatsResponse: {
             /**
@@ -868,7 +876,13 @@ export interface operations {
     };
     EventsController_get: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description The account the event belongs to. Event ids are unique per account only: the admin key
+                 *     names the account when several accounts used the id; an account key needs not.
+                 */
+                account_id?: string;
+            };
             header?: never;
             path: {
                 id: string;
@@ -894,6 +908,13 @@ export interface operations {
             };
             /** @description No such event (or not consumed yet) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Several accounts used this id: name one with account_id */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
