@@ -140,22 +140,22 @@ describe('workers joining and leaving mid-stream (e2e)', () => {
   it('delivers every event, each account in Kafka order, while the group changes three times', async () => {
     const accounts = Array.from({ length: 30 }, () => uniqueAccountId('churn'));
     await subscribe(stack, receiver, accounts);
-    // Slow enough answers (10 slots x 10 per second) that the group changes mid-stream.
+    // Slow enough answers (10 slots x 5 per second per worker) that the group changes mid-stream.
     for (const account of accounts) {
-      receiver.reply(`/${account}`, () => ({ delayMs: 100 }));
+      receiver.reply(`/${account}`, () => ({ delayMs: 200 }));
     }
     const ids = await stack.produce(sequencedEvents(accounts, 60));
     const progress = () => receiver.requests.length;
     const reach = (count: number) =>
       eventually(() => expect(progress()).toBeGreaterThanOrEqual(count), { timeoutMs: 60_000 });
 
-    await reach(200);
+    await reach(150);
     const second = await stack.addWorker();
     const joinedAt = progress();
-    await reach(joinedAt + 300);
+    await reach(700);
     const third = await stack.addWorker();
     const thirdAt = progress();
-    await reach(thirdAt + 300);
+    await reach(1100);
     const leftAt = progress();
     expect(await stack.worker.stop('SIGTERM')).not.toMatchObject({ signal: 'SIGKILL' });
 

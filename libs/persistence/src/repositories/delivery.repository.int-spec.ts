@@ -222,6 +222,8 @@ describe('DeliveryRepository on a real Postgres', () => {
     const awaiting = await deliveries.recordEvent(event, webhookIds);
     expect(await deliveries.claimDueRetries(100, 60_000)).toEqual([]);
     expect(await deliveries.recordEvent(event, webhookIds)).toEqual(awaiting);
+    // Read again after its webhooks stopped matching: what waits is still handed back.
+    expect(await deliveries.recordEvent(event, [])).toEqual(awaiting);
     await deliveries.claimFirstAttempt(awaiting[0], 60_000);
     // One is under way (its lease protects it); the other still waits.
     expect(await deliveries.awaitingFirstAttempt(accountId, event.id)).toEqual(awaiting);

@@ -103,19 +103,23 @@ export class DeliveryRepository {
    */
   async recordEvent(event: IncomingEvent, webhookIds: string[]): Promise<string[]> {
     // One statement, so one round trip and atomic without an explicit transaction.
-    const rows: { id: string }[] = await this.dataSource.query(
+    const [row]: { is_new: boolean; ids: string[] | null }[] = await this.dataSource.query(
       `WITH new_event AS (
          INSERT INTO events (id, account_id, type, body, occurred_at, kafka_partition, kafka_offset)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (account_id, id) DO NOTHING
          RETURNING id
+       ),
+       new_deliveries AS (
+         INSERT INTO deliveries (id, event_id, webhook_id, account_id, event_type, status)
+         SELECT gen_random_uuid(), $1, webhook_id, $2, $3, 'pending'
+         FROM unnest($8::uuid[]) WITH ORDINALITY AS subscribed (webhook_id, position)
+         WHERE EXISTS (SELECT 1 FROM new_event)
+         ORDER BY position
+         RETURNING id, seq
        )
-       INSERT INTO deliveries (id, event_id, webhook_id, account_id, event_type, status)
-       SELECT gen_random_uuid(), $1, webhook_id, $2, $3, 'pending'
-       FROM unnest($8::uuid[]) WITH ORDINALITY AS subscribed (webhook_id, position)
-       WHERE EXISTS (SELECT 1 FROM new_event)
-       ORDER BY position
-       RETURNING id`,
+       SELECT EXISTS (SELECT 1 FROM new_event) AS is_new,
+              (SELECT array_agg(id ORDER BY seq) FROM new_deliveries) AS ids`,
       [
         event.id,
         event.accountId,
@@ -127,10 +131,11 @@ export class DeliveryRepository {
         webhookIds,
       ],
     );
-    if (rows.length > 0 || webhookIds.length === 0) return rows.map((row) => row.id);
+    if (row.is_new) return row.ids ?? [];
     // The event was there already (read again), or another worker stored it at the same
     // moment (a rebalance overlap): the statement above ran on a snapshot from before that
-    // worker's commit, so look again with a fresh one, and take over what is still waiting.
+    // worker's commit, so look again with a fresh one, and take over what is still waiting
+    // (whatever the subscriptions are now: those were made when the event was stored).
     return this.awaitingFirstAttempt(event.accountId, event.id);
   }
 
