@@ -83,19 +83,61 @@ function errorBody(statusCode: number, message: string | string[]): ErrorBody {
   return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message };
 }
 
-/** body-parser errors carry `type` and `status`; they never reach a controller. */
+/**
+ * Everything body-parser and raw-body report while reading a body, by their `type`. Every one
+ * is the client's doing (or a body cut off on the way) and so a 4xx: a 500 here would page
+ * someone for a client's malformed request.
+ */
+const BODY_ERROR_TYPES = [
+  'entity.parse.failed',
+  'entity.too.large',
+  'entity.verify.failed',
+  'encoding.unsupported',
+  'charset.unsupported',
+  'request.aborted',
+  'request.size.invalid',
+  'stream.encoding.set',
+  'stream.not.readable',
+  'parameters.too.many',
+] as const;
+type BodyErrorType = (typeof BODY_ERROR_TYPES)[number];
+
+function isBodyErrorType(type: unknown): type is BodyErrorType {
+  return BODY_ERROR_TYPES.some((known) => known === type);
+}
+
+/** body-parser errors never reach a controller; they carry `type` and an http-errors status. */
 function asBodyParserError(exception: unknown): ErrorBody | undefined {
-  if (typeof exception !== 'object' || exception === null || !('type' in exception))
-    return undefined;
-  switch (exception.type) {
+  if (typeof exception !== 'object' || exception === null) return undefined;
+  const type = 'type' in exception ? exception.type : undefined;
+  if (isBodyErrorType(type)) return bodyErrorBody(type);
+  // A decompression failure (gzip, deflate, br that is not) comes wrapped as a bare 400.
+  const status = 'status' in exception ? exception.status : undefined;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return errorBody(status, 'Request body could not be read (bad Content-Encoding or framing)');
+  }
+  return undefined;
+}
+
+function bodyErrorBody(type: BodyErrorType): ErrorBody {
+  switch (type) {
     case 'entity.parse.failed':
       return errorBody(HttpStatus.BAD_REQUEST, 'Request body is not valid JSON');
     case 'entity.too.large':
       return errorBody(HttpStatus.PAYLOAD_TOO_LARGE, 'Request body is larger than MAX_EVENT_BYTES');
+    case 'parameters.too.many':
+      return errorBody(HttpStatus.PAYLOAD_TOO_LARGE, 'Request body has too many parameters');
     case 'encoding.unsupported':
+      return errorBody(HttpStatus.UNSUPPORTED_MEDIA_TYPE, 'Unsupported Content-Encoding');
     case 'charset.unsupported':
-      return errorBody(HttpStatus.UNSUPPORTED_MEDIA_TYPE, 'Unsupported body encoding');
-    default:
-      return undefined;
+      return errorBody(HttpStatus.UNSUPPORTED_MEDIA_TYPE, 'Unsupported charset: send UTF-8');
+    case 'request.aborted':
+      return errorBody(HttpStatus.BAD_REQUEST, 'Request was aborted before its body was complete');
+    case 'request.size.invalid':
+      return errorBody(HttpStatus.BAD_REQUEST, 'Request body length does not match Content-Length');
+    case 'entity.verify.failed':
+    case 'stream.encoding.set':
+    case 'stream.not.readable':
+      return errorBody(HttpStatus.BAD_REQUEST, 'Request body could not be read');
   }
 }

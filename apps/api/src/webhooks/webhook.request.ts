@@ -14,6 +14,7 @@ import {
 import { EXTERNAL_ID_PATTERN, IsRfc3339DateTime } from '@libs/contracts';
 import { EVENT_TYPE_PATTERN_SYNTAX } from '@libs/delivery';
 import { WebhookHeadersConstraint } from './webhook-headers.validator';
+import { IsParsableUrl } from './webhook-url.validator';
 
 export class CreateWebhookRequest {
   /** @example "account-42" */
@@ -36,6 +37,7 @@ export class CreateWebhookRequest {
     },
     { message: 'url must be an http or https URL' },
   )
+  @IsParsableUrl()
   @MaxLength(2048)
   url!: string;
 
@@ -55,6 +57,8 @@ export class CreateWebhookRequest {
   @IsOptional()
   @IsString()
   @MaxLength(500)
+  // Postgres cannot store NUL in text.
+  @Matches(/^[^\0]*$/, { message: 'description must not contain NUL characters' })
   description?: string;
 
   /** Extra headers sent with every request, e.g. an authorization token of the receiver. */
