@@ -46,7 +46,7 @@ export class HttpErrorFilter implements ExceptionFilter {
       const message =
         typeof payload === 'object' && payload !== null && 'message' in payload
           ? (payload.message as string | string[])
-          : exception.message;
+          : (healthFailure(payload) ?? exception.message);
       return errorBody(status, message);
     }
     const bodyParserError = asBodyParserError(exception);
@@ -77,6 +77,24 @@ function statusOf(code: ApiErrorCode): HttpStatus {
     case ApiErrorCode.PublishFailed:
       return HttpStatus.SERVICE_UNAVAILABLE;
   }
+}
+
+/**
+ * Terminus answers a failed readiness check with `{ status, info, error: { <dependency>:
+ * { status, message? } } }`: named here so the 503 still says which dependency is down.
+ */
+function healthFailure(payload: unknown): string | undefined {
+  if (typeof payload !== 'object' || payload === null || !('error' in payload)) return undefined;
+  const failed = payload.error;
+  if (typeof failed !== 'object' || failed === null) return undefined;
+  const lines = Object.entries(failed).map(([dependency, state]) => {
+    const reason =
+      typeof state === 'object' && state !== null && 'message' in state
+        ? `: ${String(state.message)}`
+        : '';
+    return `${dependency} is down${reason}`;
+  });
+  return lines.length > 0 ? lines.join('; ') : undefined;
 }
 
 function errorBody(statusCode: number, message: string | string[]): ErrorBody {
