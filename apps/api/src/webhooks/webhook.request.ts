@@ -13,6 +13,7 @@ import {
 } from 'class-validator';
 import { EXTERNAL_ID_PATTERN, IsRfc3339DateTime } from '@libs/contracts';
 import { EVENT_TYPE_PATTERN_SYNTAX } from '@libs/delivery';
+import { NoNulCharacters } from '../common/no-nul-characters';
 import { WebhookHeadersConstraint } from './webhook-headers.validator';
 import { IsParsableUrl } from './webhook-url.validator';
 
@@ -57,8 +58,7 @@ export class CreateWebhookRequest {
   @IsOptional()
   @IsString()
   @MaxLength(500)
-  // Postgres cannot store NUL in text.
-  @Matches(/^[^\0]*$/, { message: 'description must not contain NUL characters' })
+  @NoNulCharacters()
   description?: string;
 
   /** Extra headers sent with every request, e.g. an authorization token of the receiver. */
