@@ -8,6 +8,7 @@ import {
   TEST_ADMIN_KEY,
   eventually,
   randomRequest,
+  sendBytes,
   sendRaw,
   uniqueAccountId,
 } from '@libs/testing';
@@ -151,6 +152,16 @@ describe('fuzz: hostile requests never get a 5xx or a dropped connection (e2e)',
     expectError(patched, 400, mention);
   });
 
+  it('refuses an API key description with a NUL', async () => {
+    const answer = await send({
+      method: 'POST',
+      path: `/v1/accounts/${targets.accountId}/api-keys`,
+      headers: admin,
+      body: json({ description: 'billing\u0000' }),
+    });
+    expectError(answer, 400, /description must not contain NUL/);
+  });
+
   it.each<[string, string]>([
     ['objects', `{"a":`.repeat(5000) + '1' + '}'.repeat(5000)],
     ['arrays', '['.repeat(5000) + ']'.repeat(5000)],
@@ -190,6 +201,29 @@ describe('fuzz: hostile requests never get a 5xx or a dropped connection (e2e)',
       body,
     });
     expectError(answer, status, mention);
+  });
+
+  it.each<[string, string, number]>([
+    [
+      'a header section over 16 KB',
+      `GET /v1/webhooks HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+      431,
+    ],
+    ['a request line that is not HTTP', 'HELLO THERE\r\n\r\n', 400],
+    [
+      'a control character in a header',
+      'GET /v1/webhooks HTTP/1.1\r\nHost: x\r\nX-Bad: a\u0001b\r\n\r\n',
+      400,
+    ],
+    [
+      'both Content-Length and chunked framing',
+      'POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+      400,
+    ],
+  ])('answers %s, which Node itself refuses, with a JSON error', async (_label, bytes, status) => {
+    const answer = await sendBytes(stack.apiProcess.port, bytes);
+    expect(answer.headers['content-type']).toMatch(/application\/json/);
+    expectError(answer, status, /./);
   });
 
   it(`answers ${REQUESTS} random requests below 500, errors as {statusCode, error, message}`, async () => {

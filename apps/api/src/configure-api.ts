@@ -4,6 +4,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppConfig } from '@libs/config';
 import { HttpErrorFilter } from './common/http-error.filter';
 import { JsonDepthPipe } from './common/json-depth.pipe';
+import { answerMalformedRequestsWithJson } from './common/malformed-http.handler';
 
 /** Everything main.ts applies to the app besides listening: validation, errors, body limit, docs. */
 export function configureApi(app: NestExpressApplication, config: AppConfig): INestApplication {
@@ -13,6 +14,7 @@ export function configureApi(app: NestExpressApplication, config: AppConfig): IN
     new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }),
   );
   app.useGlobalFilters(new HttpErrorFilter());
+  answerMalformedRequestsWithJson(app.getHttpServer());
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()

@@ -1,4 +1,5 @@
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
 
 /**
@@ -194,6 +195,10 @@ function fittingBody(random: SeededRandom, t: FuzzTargets, kind: BodyKind): Gene
       const replay = { since: '2025-01-01T00:00:00Z', until: '2030-01-01T00:00:00Z' };
       return json(exact ? replay : mutate(random, replay), 'replay-like');
     }
+    case 'apiKey': {
+      const apiKey = { description: random.text(40) };
+      return json(exact ? apiKey : mutate(random, apiKey), 'api-key-like');
+    }
     case 'any':
       return randomBody(random, t);
   }
@@ -217,7 +222,7 @@ function randomId(random: SeededRandom, real: string): string {
   ])();
 }
 
-type BodyKind = 'event' | 'webhook' | 'replay' | 'any';
+type BodyKind = 'event' | 'webhook' | 'replay' | 'apiKey' | 'any';
 
 interface Target {
   method: string;
@@ -253,7 +258,7 @@ function realRoute(random: SeededRandom, t: FuzzTargets): Target {
     () => route('GET', '/v1/deliveries'),
     () => route('GET', `/v1/deliveries/${delivery()}`),
     () => route('POST', `/v1/deliveries/${delivery()}/retry`),
-    () => route('POST', `/v1/accounts/${account()}/api-keys`),
+    () => route('POST', `/v1/accounts/${account()}/api-keys`, 'apiKey'),
     () => route('GET', `/v1/accounts/${account()}/api-keys`),
     () => route('DELETE', `/v1/accounts/${account()}/api-keys/${randomId(random, t.apiKeyId)}`),
     () => route('GET', '/health/live'),
@@ -546,5 +551,38 @@ export function sendRaw(port: number, request: RawRequest, timeoutMs = 15_000): 
     outgoing.on('timeout', () => outgoing.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     outgoing.on('error', reject);
     outgoing.end(request.body);
+  });
+}
+
+/**
+ * Writes `bytes` as they are on a fresh TCP connection (no HTTP client to tidy them up) and
+ * resolves with the status and body the server wrote before closing.
+ */
+export function sendBytes(
+  port: number,
+  bytes: string | Buffer,
+  timeoutMs = 10_000,
+): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.setTimeout(timeoutMs, () =>
+      socket.destroy(new Error(`no answer within ${timeoutMs} ms`)),
+    );
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      const [head, ...rest] = text.split('\r\n\r\n');
+      const [statusLine, ...headerLines] = head.split('\r\n');
+      const headers: Record<string, string> = {};
+      for (const line of headerLines) {
+        const colon = line.indexOf(':');
+        if (colon > 0) headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? 0);
+      resolve({ status, headers, body: rest.join('\r\n\r\n') });
+    });
+    socket.write(bytes);
   });
 }
