@@ -27,7 +27,7 @@ export class HttpErrorFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const response = host.switchToHttp().getResponse<Response>();
-    const body = this.toBody(exception);
+    const body = errorBodyOf(exception);
     if (body.statusCode >= 500) {
       this.logger.error(
         exception instanceof Error ? (exception.stack ?? exception.message) : exception,
@@ -35,24 +35,25 @@ export class HttpErrorFilter implements ExceptionFilter {
     }
     response.status(body.statusCode).json(body);
   }
+}
 
-  private toBody(exception: unknown): ErrorBody {
-    if (exception instanceof ApiError) {
-      return errorBody(statusOf(exception.code), exception.message);
-    }
-    if (exception instanceof HttpException) {
-      const status = exception.getStatus();
-      const payload = exception.getResponse();
-      const message =
-        typeof payload === 'object' && payload !== null && 'message' in payload
-          ? (payload.message as string | string[])
-          : (healthFailure(payload) ?? exception.message);
-      return errorBody(status, message);
-    }
-    const bodyParserError = asBodyParserError(exception);
-    if (bodyParserError) return bodyParserError;
-    return errorBody(HttpStatus.INTERNAL_SERVER_ERROR, 'Internal server error');
+/** The answer for anything thrown while serving a request. */
+export function errorBodyOf(exception: unknown): ErrorBody {
+  if (exception instanceof ApiError) {
+    return errorBody(statusOf(exception.code), exception.message);
   }
+  if (exception instanceof HttpException) {
+    const status = exception.getStatus();
+    const payload = exception.getResponse();
+    const message =
+      typeof payload === 'object' && payload !== null && 'message' in payload
+        ? (payload.message as string | string[])
+        : (healthFailure(payload) ?? exception.message);
+    return errorBody(status, message);
+  }
+  const bodyParserError = asBodyParserError(exception);
+  if (bodyParserError) return bodyParserError;
+  return errorBody(HttpStatus.INTERNAL_SERVER_ERROR, 'Internal server error');
 }
 
 function statusOf(code: ApiErrorCode): HttpStatus {
@@ -129,12 +130,16 @@ function asBodyParserError(exception: unknown): ErrorBody | undefined {
   if (typeof exception !== 'object' || exception === null) return undefined;
   const type = 'type' in exception ? exception.type : undefined;
   if (isBodyErrorType(type)) return bodyErrorBody(type);
-  // A decompression failure (gzip, deflate, br that is not) comes wrapped as a bare 400.
   const status = 'status' in exception ? exception.status : undefined;
-  if (typeof status === 'number' && status >= 400 && status < 500) {
-    return errorBody(status, 'Request body could not be read (bad Content-Encoding or framing)');
+  if (typeof status !== 'number' || status < 400 || status >= 500) return undefined;
+  // A decompression failure (gzip, deflate, br that is not) comes as zlib's error with a 400.
+  const code = 'code' in exception ? exception.code : undefined;
+  if (typeof code === 'string' && code.startsWith('Z_')) {
+    return errorBody(status, 'Request body could not be decompressed: check Content-Encoding');
   }
-  return undefined;
+  // Any other http-errors 4xx: its message is meant for the client (`expose`).
+  const exposed = 'expose' in exception && exception.expose === true && 'message' in exception;
+  return errorBody(status, exposed ? String(exception.message) : 'Request could not be read');
 }
 
 function bodyErrorBody(type: BodyErrorType): ErrorBody {
