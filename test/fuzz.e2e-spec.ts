@@ -80,10 +80,15 @@ describe('fuzz: hostile requests never get a 5xx or a dropped connection (e2e)',
     const apiKey = await stack.api.post<{ id: string; key: string }>(
       `/v1/accounts/${accountId}/api-keys`,
     );
-    const webhook = await stack.api.post<{ id: string }>('/v1/webhooks', {
-      account_id: accountId,
-      url: 'http://127.0.0.1:9/hook',
-    });
+    const spareApiKey = await stack.api.post<{ id: string }>(`/v1/accounts/${accountId}/api-keys`);
+    const [webhook, spareWebhook] = await Promise.all(
+      [1, 2].map(() =>
+        stack.api.post<{ id: string }>('/v1/webhooks', {
+          account_id: accountId,
+          url: 'http://127.0.0.1:9/hook',
+        }),
+      ),
+    );
     const event = await stack.api.post<{ id: string }>('/v1/events', {
       type: 'user.created',
       account_id: accountId,
@@ -99,9 +104,10 @@ describe('fuzz: hostile requests never get a 5xx or a dropped connection (e2e)',
     targets = {
       adminKey: TEST_ADMIN_KEY,
       accountKey: apiKey.body.key,
-      apiKeyId: apiKey.body.id,
+      spareApiKeyId: spareApiKey.body.id,
       accountId,
       webhookId: webhook.body.id,
+      spareWebhookId: spareWebhook.body.id,
       eventId: event.body.id,
       deliveryId,
       maxEventBytes: MAX_EVENT_BYTES,
@@ -151,6 +157,32 @@ describe('fuzz: hostile requests never get a 5xx or a dropped connection (e2e)',
     });
     expectError(patched, 400, mention);
   });
+
+  it.each<[string, RegExp]>([
+    ['url', /url must/],
+    ['event_types', /event_types must/],
+    ['headers', /headers/],
+    ['enabled', /enabled must/],
+  ])(
+    'refuses a PATCH setting %s to null, and a description of null clears it',
+    async (field, mention) => {
+      const answer = await send({
+        method: 'PATCH',
+        path: `/v1/webhooks/${targets.webhookId}`,
+        headers: admin,
+        body: json({ [field]: null }),
+      });
+      expectError(answer, 400, mention);
+      const cleared = await send({
+        method: 'PATCH',
+        path: `/v1/webhooks/${targets.webhookId}`,
+        headers: admin,
+        body: json({ description: null }),
+      });
+      expect(cleared.status).toBe(200);
+      expect(JSON.parse(cleared.body)).toMatchObject({ description: null, enabled: true });
+    },
+  );
 
   it('refuses an API key description with a NUL', async () => {
     const answer = await send({

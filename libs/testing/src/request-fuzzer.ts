@@ -80,8 +80,11 @@ export interface FuzzTargets {
   adminKey: string;
   accountKey: string;
   accountId: string;
-  apiKeyId: string;
+  /** A key of the account that the fuzzer may revoke (accountKey stays valid). */
+  spareApiKeyId: string;
   webhookId: string;
+  /** A webhook the fuzzer may delete (webhookId stays). */
+  spareWebhookId: string;
   eventId: string;
   deliveryId: string;
   maxEventBytes: number;
@@ -171,7 +174,9 @@ export function randomRequest(random: SeededRandom, targets: FuzzTargets): RawRe
     path,
     headers,
     body,
-    label: `${method} ${path.slice(0, 200)} [${bodyLabel}] ${JSON.stringify(headers).slice(0, 300)}`,
+    label:
+      `${method} ${path.slice(0, 200)} ${JSON.stringify(headers).slice(0, 300)} ` +
+      `[${bodyLabel}] ${body?.subarray(0, 300).toString('utf8') ?? ''}`,
   };
 }
 
@@ -191,6 +196,10 @@ function fittingBody(random: SeededRandom, t: FuzzTargets, kind: BodyKind): Gene
       const webhook = validWebhook(random, t);
       return json(exact ? webhook : mutate(random, webhook), 'webhook-like');
     }
+    case 'webhookPatch': {
+      const patch = webhookPatch(random);
+      return json(exact ? patch : mutate(random, patch), 'webhook-patch');
+    }
     case 'replay': {
       const replay = { since: '2025-01-01T00:00:00Z', until: '2030-01-01T00:00:00Z' };
       return json(exact ? replay : mutate(random, replay), 'replay-like');
@@ -205,6 +214,7 @@ function fittingBody(random: SeededRandom, t: FuzzTargets, kind: BodyKind): Gene
 }
 
 function randomId(random: SeededRandom, real: string): string {
+  if (random.chance(0.4)) return real;
   return random.pick([
     () => real,
     () => random.uuid(),
@@ -222,7 +232,7 @@ function randomId(random: SeededRandom, real: string): string {
   ])();
 }
 
-type BodyKind = 'event' | 'webhook' | 'replay' | 'apiKey' | 'any';
+type BodyKind = 'event' | 'webhook' | 'webhookPatch' | 'replay' | 'apiKey' | 'any';
 
 interface Target {
   method: string;
@@ -248,9 +258,9 @@ function realRoute(random: SeededRandom, t: FuzzTargets): Target {
     () => route('POST', '/v1/webhooks', 'webhook'),
     () => route('GET', '/v1/webhooks'),
     () => route('GET', `/v1/webhooks/${webhook()}`),
-    () => route('PATCH', `/v1/webhooks/${webhook()}`, 'webhook'),
-    () => route('PATCH', `/v1/webhooks/${webhook()}`, 'webhook'),
-    () => route('DELETE', `/v1/webhooks/${webhook()}`),
+    () => route('PATCH', `/v1/webhooks/${webhook()}`, 'webhookPatch'),
+    () => route('PATCH', `/v1/webhooks/${webhook()}`, 'webhookPatch'),
+    () => route('DELETE', `/v1/webhooks/${randomId(random, t.spareWebhookId)}`),
     () => route('POST', `/v1/webhooks/${webhook()}/rotate-secret`),
     () => route('POST', `/v1/webhooks/${webhook()}/replay`, 'replay'),
     () => route('GET', `/v1/webhooks/${webhook()}/stats`),
@@ -260,7 +270,8 @@ function realRoute(random: SeededRandom, t: FuzzTargets): Target {
     () => route('POST', `/v1/deliveries/${delivery()}/retry`),
     () => route('POST', `/v1/accounts/${account()}/api-keys`, 'apiKey'),
     () => route('GET', `/v1/accounts/${account()}/api-keys`),
-    () => route('DELETE', `/v1/accounts/${account()}/api-keys/${randomId(random, t.apiKeyId)}`),
+    () =>
+      route('DELETE', `/v1/accounts/${account()}/api-keys/${randomId(random, t.spareApiKeyId)}`),
     () => route('GET', '/health/live'),
     () => route('GET', '/health/ready'),
     () => route('GET', '/metrics'),
@@ -445,12 +456,12 @@ function validEvent(random: SeededRandom, t: FuzzTargets): Record<string, unknow
   };
 }
 
-function validWebhook(random: SeededRandom, t: FuzzTargets): Record<string, unknown> {
+/** Mostly valid webhook fields, now and then a value the api must refuse. */
+function webhookFields(random: SeededRandom): Record<string, unknown> {
+  const odd = () => random.chance(0.3);
   return {
-    account_id: t.accountId,
-    url: random.chance(0.5)
-      ? 'http://127.0.0.1:9/hook'
-      : random.pick([
+    url: odd()
+      ? random.pick([
           'http://xn--a.com/',
           'http://[fe80::1%25eth0]/',
           'http://[::1]/x',
@@ -458,33 +469,47 @@ function validWebhook(random: SeededRandom, t: FuzzTargets): Record<string, unkn
           'http://example.com:99999/',
           'javascript:alert(1)',
           `http://example.com/${'p'.repeat(random.int(1, 3000))}`,
-        ]),
-    event_types: random.pick([['*'], ['user.*'], ['*.x'], [], ['a'.repeat(300)], [1, null]]),
-    description: random.text(30),
-    headers: random.pick([
-      {},
-      { 'x-token': 'abc' },
-      { 'x-é': 'v' },
-      { 'x-a': 'é' },
-      { 'x-a': '日本' },
-      { 'x-a': 'a\u0001b' },
-      { 'bad name': 'v' },
-      { '': 'v' },
-      { 'x-a': 5 },
-      { 'webhook-id': 'mine' },
-    ]),
-    rate_limit_per_s: random.pick([1, 0, -1, 1e9, 'fast', null]),
-    enabled: random.pick([true, false, 'yes', null]),
+        ])
+      : 'http://127.0.0.1:9/hook',
+    event_types: odd()
+      ? random.pick([['*.x'], [], ['a'.repeat(300)], [1, null], 'user.*'])
+      : random.pick([['*'], ['user.*'], ['user.created', 'order.*']]),
+    description: odd() ? random.text(30) : 'fuzzed',
+    headers: odd()
+      ? random.pick([
+          { 'x-é': 'v' },
+          { 'x-a': 'é' },
+          { 'x-a': '日本' },
+          { 'x-a': 'a\u0001b' },
+          { 'bad name': 'v' },
+          { '': 'v' },
+          { 'x-a': 5 },
+          { 'webhook-id': 'mine' },
+          [],
+        ])
+      : random.pick([{}, { 'x-token': 'abc' }]),
+    enabled: odd() ? random.pick(['yes', 0]) : random.chance(0.5),
   };
 }
 
-/** Drops, replaces or retypes some fields, and sometimes adds unknown ones. */
+function validWebhook(random: SeededRandom, t: FuzzTargets): Record<string, unknown> {
+  const { enabled: _enabled, ...fields } = webhookFields(random);
+  return { account_id: t.accountId, ...fields };
+}
+
+/** A PATCH body: some of the fields a webhook update takes. */
+function webhookPatch(random: SeededRandom): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(webhookFields(random)).filter(() => random.chance(0.5)));
+}
+
+/** Drops, nulls, replaces or retypes some fields, and sometimes adds unknown ones. */
 function mutate(random: SeededRandom, value: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...value };
   for (const key of Object.keys(out)) {
     const roll = random.next();
     if (roll < 0.15) delete out[key];
     else if (roll < 0.3) out[key] = randomJson(random, 3);
+    else if (roll < 0.4) out[key] = null;
   }
   if (random.chance(0.1)) out[random.text(8)] = randomJson(random, 4);
   return out;

@@ -14,6 +14,7 @@ import {
 import { EXTERNAL_ID_PATTERN, IsRfc3339DateTime } from '@libs/contracts';
 import { EVENT_TYPE_PATTERN_SYNTAX } from '@libs/delivery';
 import { NoNulCharacters } from '../common/no-nul-characters';
+import { Omittable } from '../common/omittable';
 import { WebhookHeadersConstraint } from './webhook-headers.validator';
 import { IsParsableUrl } from './webhook-url.validator';
 
@@ -44,7 +45,7 @@ export class CreateWebhookRequest {
 
   /** `*` (the default), exact types such as `user.created`, or prefixes such as `user.*`. */
   @ApiPropertyOptional({ example: ['user.*'], default: ['*'] })
-  @IsOptional()
+  @Omittable()
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(100)
@@ -63,16 +64,19 @@ export class CreateWebhookRequest {
 
   /** Extra headers sent with every request, e.g. an authorization token of the receiver. */
   @ApiPropertyOptional({ example: { 'x-receiver-token': 'abc' } })
-  @IsOptional()
+  @Omittable()
   @Validate(WebhookHeadersConstraint)
   headers?: Record<string, string>;
 }
 
+// Null is validated, not skipped: url, event_types, headers and enabled cannot be null, and
+// description's own @IsOptional lets null through to clear it.
 export class UpdateWebhookRequest extends PartialType(
   PickType(CreateWebhookRequest, ['url', 'event_types', 'description', 'headers'] as const),
+  { skipNullProperties: false },
 ) {
   /** false pauses deliveries; true resumes a webhook that was disabled, by hand or automatically. */
-  @IsOptional()
+  @Omittable()
   @IsBoolean()
   enabled?: boolean;
 }
