@@ -184,6 +184,16 @@ describe('fuzz: hostile requests never get a 5xx or a dropped connection (e2e)',
     },
   );
 
+  it('refuses a replay window whose end is null rather than reading it as 1970', async () => {
+    const answer = await send({
+      method: 'POST',
+      path: `/v1/webhooks/${targets.webhookId}/replay`,
+      headers: admin,
+      body: json({ since: '2025-01-01T00:00:00Z', until: null }),
+    });
+    expectError(answer, 400, /until must be an RFC 3339 date-time/);
+  });
+
   it('refuses an API key description with a NUL', async () => {
     const answer = await send({
       method: 'POST',

@@ -93,7 +93,7 @@ export class ReplayWebhookRequest {
   since!: string;
 
   /** …and before this time (ISO 8601); now when absent. */
-  @IsOptional()
+  @Omittable()
   @IsRfc3339DateTime()
   until?: string;
 }
