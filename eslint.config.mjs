@@ -31,7 +31,7 @@ export default tseslint.config(
     },
   },
   {
-    // Scripts talk to the terminal; the fault suite prints the figures of each scenario.
+    // Scripts talk to the terminal; e2e specs print the figures they measured.
     files: ['scripts/**/*.ts', 'bench/**/*.ts', 'test/**/*.ts'],
     rules: { 'no-console': 'off' },
   },

@@ -20,6 +20,7 @@ import {
   sleep,
   tailFile,
   terminate,
+  waitForExit,
 } from './process';
 
 export const KAFKA_VERSION = '3.9.1';
@@ -78,13 +79,22 @@ export async function startBroker(options: BrokerOptions): Promise<BrokerStatus>
   return { brokers, startedHere: true };
 }
 
-/** Stops the broker whose pid file is in `dataDir`; false when none was running. */
-export async function stopBroker(dataDir: string): Promise<boolean> {
+/**
+ * Stops the broker whose pid file is in `dataDir`; false when none was running. SIGTERM
+ * shuts it down cleanly (SIGKILL after a grace period); `kill: true` sends SIGKILL at once,
+ * as a crash or an OOM kill would, for tests of an outage.
+ */
+export async function stopBroker(dataDir: string, { kill = false } = {}): Promise<boolean> {
   const files = brokerFiles(dataDir);
   const pid = await runningBrokerPid(files);
   if (pid !== undefined) {
     attachedPids.delete(pid);
-    await terminate(pid, STOP_GRACE_MS);
+    if (kill) {
+      sendSignal(pid, 'SIGKILL');
+      await waitForExit(pid, STOP_GRACE_MS);
+    } else {
+      await terminate(pid, STOP_GRACE_MS);
+    }
   }
   await rm(files.pidFile, { force: true });
   return pid !== undefined;

@@ -1,18 +1,25 @@
 import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
 import { loadConfigOrExit } from '@libs/config';
-import { kafkaConsumerOptions } from './consumption/kafka-consumer.options';
+import {
+  kafkaConsumerOptions,
+  onUnrecoverableConsumerCrash,
+} from './consumption/kafka-consumer.options';
 import { WorkerModule } from './worker.module';
 
 async function bootstrap(): Promise<void> {
   const config = loadConfigOrExit('worker');
   const app = await NestFactory.create(WorkerModule.register(config), { bufferLogs: true });
   app.useLogger(app.get(Logger));
-  app.connectMicroservice(kafkaConsumerOptions(config));
+  const consumer = app.connectMicroservice(kafkaConsumerOptions(config));
   // SIGTERM: finish in-flight deliveries and commit their offsets before exiting.
   app.enableShutdownHooks();
   await app.init();
   await app.startAllMicroservices();
+  onUnrecoverableConsumerCrash(consumer, (error) => {
+    console.error(`Kafka consumer stopped for good, exiting: ${error.stack ?? error.message}`);
+    void app.close().finally(() => process.exit(1));
+  });
   await app.listen(config.http.workerPort);
 }
 

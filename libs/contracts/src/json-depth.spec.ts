@@ -1,32 +1,51 @@
 import { MAX_JSON_DEPTH, exceedsJsonDepth } from './json-depth';
 
-/** `levels` objects nested in one another, built without recursion. */
-function nested(levels: number, wrap: (inner: unknown) => unknown): unknown {
-  let value: unknown = 1;
-  for (let level = 0; level < levels; level += 1) value = wrap(value);
+/** `levels` objects nested in one another, as `{"a":{"a":...{}}}`. */
+function nestedObjects(levels: number): unknown {
+  let value: unknown = {};
+  for (let i = 1; i < levels; i += 1) value = { a: value };
+  return value;
+}
+
+function nestedArrays(levels: number): unknown {
+  let value: unknown = [];
+  for (let i = 1; i < levels; i += 1) value = [1, value, 'x'];
   return value;
 }
 
 describe('exceedsJsonDepth', () => {
   it.each<[string, unknown, number, boolean]>([
-    ['a scalar', 'text', 1, false],
-    ['null', null, 1, false],
-    ['a flat object at the limit', { a: 1, b: 'x' }, 1, false],
-    ['an object one level too deep', { a: { b: 1 } }, 1, true],
-    ['arrays count as levels', [[1]], 1, true],
-    ['mixed nesting at the limit', { a: [{ b: 1 }] }, 3, false],
-    ['mixed nesting past the limit', { a: [{ b: [] }] }, 3, true],
-    ['a deep branch beside shallow ones', { x: 1, y: { z: { w: {} } } }, 3, true],
-  ])('%s', (_label, value, maxDepth, expected) => {
+    ['a number', 42, 0, false],
+    ['null', null, 0, false],
+    ['a string', 'deep', 0, false],
+    ['an empty object at limit 1', {}, 1, false],
+    ['an empty object at limit 0', {}, 0, true],
+    ['an object holding an array at limit 2', { a: [1, 2] }, 2, false],
+    ['an object holding an array at limit 1', { a: [1, 2] }, 1, true],
+    ['the contract example', { data: { user_id: 'u', position: 42 } }, 2, false],
+    ['a deep branch beside shallow ones', { a: 1, b: { c: { d: {} } }, e: [] }, 3, true],
+    ['objects exactly at the limit', nestedObjects(MAX_JSON_DEPTH), MAX_JSON_DEPTH, false],
+    ['objects one level over', nestedObjects(MAX_JSON_DEPTH + 1), MAX_JSON_DEPTH, true],
+    ['arrays exactly at the limit', nestedArrays(MAX_JSON_DEPTH), MAX_JSON_DEPTH, false],
+    ['arrays one level over', nestedArrays(MAX_JSON_DEPTH + 1), MAX_JSON_DEPTH, true],
+  ])('%s: %s', (_label, value, maxDepth, expected) => {
     expect(exceedsJsonDepth(value, maxDepth)).toBe(expected);
   });
 
-  it('accepts the default limit exactly and refuses one level more', () => {
-    expect(exceedsJsonDepth(nested(MAX_JSON_DEPTH, (inner) => ({ a: inner })))).toBe(false);
-    expect(exceedsJsonDepth(nested(MAX_JSON_DEPTH + 1, (inner) => ({ a: inner })))).toBe(true);
+  it('uses MAX_JSON_DEPTH (64) by default', () => {
+    expect(MAX_JSON_DEPTH).toBe(64);
+    expect(exceedsJsonDepth(nestedObjects(64))).toBe(false);
+    expect(exceedsJsonDepth(nestedObjects(65))).toBe(true);
   });
 
-  it('walks a value 100,000 levels deep without overflowing the stack', () => {
-    expect(exceedsJsonDepth(nested(100_000, (inner) => [inner]))).toBe(true);
+  it('answers for a hundred thousand levels without overflowing the stack', () => {
+    const text = '{"a":'.repeat(100_000) + '1' + '}'.repeat(100_000);
+    expect(exceedsJsonDepth(JSON.parse(text))).toBe(true);
+  });
+
+  it('terminates on a cyclic value, which is deeper than any limit', () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(exceedsJsonDepth(cyclic)).toBe(true);
   });
 });

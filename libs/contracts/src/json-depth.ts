@@ -1,24 +1,25 @@
 /**
- * How deeply objects and arrays may nest in an event. Validation (class-transformer and
- * class-validator) recurses once per level, so a body a few kilobytes long but thousands of
- * levels deep would overflow the stack; real events stay far below this.
+ * How deeply objects and arrays may nest in an event (its `data` included). Real payloads
+ * stay within a handful of levels; a few thousand levels fit in a small body and make
+ * recursive code (class-transformer, class-validator, JSON.stringify) overflow the stack,
+ * so both the api and the worker refuse anything deeper before touching it.
  */
 export const MAX_JSON_DEPTH = 64;
 
 /**
- * True when `value` nests objects or arrays deeper than `maxDepth` levels (the top-level
- * object is level 1). Iterative, so it cannot overflow the stack itself however deep the
- * value is, and it stops at the first branch that is too deep.
+ * True when `value` nests objects or arrays more than `maxDepth` levels deep (a primitive
+ * is level 0, `{}` and `[]` level 1). Walks with an explicit stack, never recursion, and
+ * stops descending at `maxDepth + 1`, so its own cost is bounded by the size of the value.
  */
-export function exceedsJsonDepth(value: unknown, maxDepth = MAX_JSON_DEPTH): boolean {
-  const pending: { node: unknown; depth: number }[] = [{ node: value, depth: 1 }];
-  for (let item = pending.pop(); item !== undefined; item = pending.pop()) {
-    const { node, depth } = item;
-    if (typeof node !== 'object' || node === null) continue;
+export function exceedsJsonDepth(value: unknown, maxDepth: number = MAX_JSON_DEPTH): boolean {
+  const pending: Array<{ value: unknown; depth: number }> = [{ value, depth: 0 }];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    if (typeof next.value !== 'object' || next.value === null) continue;
+    const depth = next.depth + 1;
     if (depth > maxDepth) return true;
-    for (const child of Object.values(node)) {
-      if (typeof child === 'object' && child !== null)
-        pending.push({ node: child, depth: depth + 1 });
+    const children: unknown[] = Array.isArray(next.value) ? next.value : Object.values(next.value);
+    for (const child of children) {
+      if (typeof child === 'object' && child !== null) pending.push({ value: child, depth });
     }
   }
   return false;

@@ -2,7 +2,14 @@ import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/commo
 import { Admin, Kafka } from 'kafkajs';
 import { AppConfig } from '@libs/config';
 import { deadLetterTopic } from '@libs/contracts';
+import { withDeadline } from './deadline';
 import { kafkaClientConfig } from './kafka-client.config';
+
+/**
+ * Readiness probes and metric scrapes must answer within their own timeouts, whatever the
+ * broker does: past this, the broker counts as unreachable.
+ */
+const ADMIN_DEADLINE_MS = 3_000;
 
 export interface PartitionLag {
   partition: number;
@@ -51,18 +58,22 @@ export class KafkaAdminService implements OnModuleInit, OnModuleDestroy {
     this.logger.log(`Created topics ${missing.join(', ')} with ${topicPartitions} partitions`);
   }
 
-  /** Throws when no broker answers. */
+  /** Throws when no broker answers within ADMIN_DEADLINE_MS. */
   async ping(): Promise<void> {
-    await this.admin.describeCluster();
+    await withDeadline(this.admin.describeCluster(), ADMIN_DEADLINE_MS, 'Kafka describeCluster');
   }
 
   /** Lag per partition: the topic's high watermark minus the group's committed offset. */
   async consumerLag(): Promise<PartitionLag[]> {
     const { topic, consumerGroup } = this.config.kafka;
-    const [watermarks, committed] = await Promise.all([
-      this.admin.fetchTopicOffsets(topic),
-      this.admin.fetchOffsets({ groupId: consumerGroup, topics: [topic] }),
-    ]);
+    const [watermarks, committed] = await withDeadline(
+      Promise.all([
+        this.admin.fetchTopicOffsets(topic),
+        this.admin.fetchOffsets({ groupId: consumerGroup, topics: [topic] }),
+      ]),
+      ADMIN_DEADLINE_MS,
+      'Kafka consumer lag',
+    );
     const committedByPartition = new Map(
       (committed[0]?.partitions ?? []).map((entry) => [entry.partition, BigInt(entry.offset)]),
     );

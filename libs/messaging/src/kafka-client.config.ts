@@ -9,7 +9,10 @@ export function kafkaClientConfig(kafka: KafkaConfig, clientIdSuffix = ''): Kafk
     ssl: kafka.ssl,
     sasl: saslOptions(kafka),
     logLevel: logLevel.WARN,
-    retry: { initialRetryTime: 200, retries: 8 },
+    // Backoff capped at 5 s (kafkajs: 30 s): once a broker is back, producers, consumers and
+    // the admin reconnect within seconds. The budget (8 retries, about 20 s) ends before a
+    // consumer crashes on a retriable error, which kafkajs then restarts, for as long as it takes.
+    retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 5_000 },
   };
 }
 

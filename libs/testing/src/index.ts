@@ -4,6 +4,7 @@ export * from './chromium';
 export * from './eventually';
 export * from './hostile-receiver';
 export * from './isolated-database';
+export * from './request-fuzzer';
 export * from './stack';
 export * from './test-environment';
 export * from './webhook-receiver';

@@ -1,11 +1,13 @@
 import { IsOptional, IsString, MaxLength } from 'class-validator';
 import { ApiKeyEntity } from '@libs/persistence';
+import { NoNulCharacters } from '../common/no-nul-characters';
 
 export class CreateApiKeyRequest {
   /** What the key is for, e.g. "billing service". */
   @IsOptional()
   @IsString()
   @MaxLength(200)
+  @NoNulCharacters()
   description?: string;
 }
 

@@ -27,7 +27,7 @@ export class HttpErrorFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const response = host.switchToHttp().getResponse<Response>();
-    const body = this.toBody(exception);
+    const body = errorBodyOf(exception);
     if (body.statusCode >= 500) {
       this.logger.error(
         exception instanceof Error ? (exception.stack ?? exception.message) : exception,
@@ -35,24 +35,25 @@ export class HttpErrorFilter implements ExceptionFilter {
     }
     response.status(body.statusCode).json(body);
   }
+}
 
-  private toBody(exception: unknown): ErrorBody {
-    if (exception instanceof ApiError) {
-      return errorBody(statusOf(exception.code), exception.message);
-    }
-    if (exception instanceof HttpException) {
-      const status = exception.getStatus();
-      const payload = exception.getResponse();
-      const message =
-        typeof payload === 'object' && payload !== null && 'message' in payload
-          ? (payload.message as string | string[])
-          : exception.message;
-      return errorBody(status, message);
-    }
-    const bodyParserError = asBodyParserError(exception);
-    if (bodyParserError) return bodyParserError;
-    return errorBody(HttpStatus.INTERNAL_SERVER_ERROR, 'Internal server error');
+/** The answer for anything thrown while serving a request. */
+export function errorBodyOf(exception: unknown): ErrorBody {
+  if (exception instanceof ApiError) {
+    return errorBody(statusOf(exception.code), exception.message);
   }
+  if (exception instanceof HttpException) {
+    const status = exception.getStatus();
+    const payload = exception.getResponse();
+    const message =
+      typeof payload === 'object' && payload !== null && 'message' in payload
+        ? (payload.message as string | string[])
+        : (healthFailure(payload) ?? exception.message);
+    return errorBody(status, message);
+  }
+  const bodyParserError = asBodyParserError(exception);
+  if (bodyParserError) return bodyParserError;
+  return errorBody(HttpStatus.INTERNAL_SERVER_ERROR, 'Internal server error');
 }
 
 function statusOf(code: ApiErrorCode): HttpStatus {
@@ -80,23 +81,87 @@ function statusOf(code: ApiErrorCode): HttpStatus {
   }
 }
 
+/**
+ * Terminus answers a failed readiness check with `{ status, info, error: { <dependency>:
+ * { status, message? } } }`: named here so the 503 still says which dependency is down.
+ */
+function healthFailure(payload: unknown): string | undefined {
+  if (typeof payload !== 'object' || payload === null || !('error' in payload)) return undefined;
+  const failed = payload.error;
+  if (typeof failed !== 'object' || failed === null) return undefined;
+  const lines = Object.entries(failed).map(([dependency, state]) => {
+    const reason =
+      typeof state === 'object' && state !== null && 'message' in state
+        ? `: ${String(state.message)}`
+        : '';
+    return `${dependency} is down${reason}`;
+  });
+  return lines.length > 0 ? lines.join('; ') : undefined;
+}
+
 function errorBody(statusCode: number, message: string | string[]): ErrorBody {
   return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message };
 }
 
-/** body-parser errors carry `type` and `status`; they never reach a controller. */
+/**
+ * Everything body-parser and raw-body report while reading a body, by their `type`. Every one
+ * is the client's doing (or a body cut off on the way) and so a 4xx: a 500 here would page
+ * someone for a client's malformed request.
+ */
+const BODY_ERROR_TYPES = [
+  'entity.parse.failed',
+  'entity.too.large',
+  'entity.verify.failed',
+  'encoding.unsupported',
+  'charset.unsupported',
+  'request.aborted',
+  'request.size.invalid',
+  'stream.encoding.set',
+  'stream.not.readable',
+  'parameters.too.many',
+] as const;
+type BodyErrorType = (typeof BODY_ERROR_TYPES)[number];
+
+function isBodyErrorType(type: unknown): type is BodyErrorType {
+  return BODY_ERROR_TYPES.some((known) => known === type);
+}
+
+/** body-parser errors never reach a controller; they carry `type` and an http-errors status. */
 function asBodyParserError(exception: unknown): ErrorBody | undefined {
-  if (typeof exception !== 'object' || exception === null || !('type' in exception))
-    return undefined;
-  switch (exception.type) {
+  if (typeof exception !== 'object' || exception === null) return undefined;
+  const type = 'type' in exception ? exception.type : undefined;
+  if (isBodyErrorType(type)) return bodyErrorBody(type);
+  const status = 'status' in exception ? exception.status : undefined;
+  if (typeof status !== 'number' || status < 400 || status >= 500) return undefined;
+  // A decompression failure (gzip, deflate, br that is not) comes as zlib's error with a 400.
+  const code = 'code' in exception ? exception.code : undefined;
+  if (typeof code === 'string' && code.startsWith('Z_')) {
+    return errorBody(status, 'Request body could not be decompressed: check Content-Encoding');
+  }
+  // Any other http-errors 4xx: its message is meant for the client (`expose`).
+  const exposed = 'expose' in exception && exception.expose === true && 'message' in exception;
+  return errorBody(status, exposed ? String(exception.message) : 'Request could not be read');
+}
+
+function bodyErrorBody(type: BodyErrorType): ErrorBody {
+  switch (type) {
     case 'entity.parse.failed':
       return errorBody(HttpStatus.BAD_REQUEST, 'Request body is not valid JSON');
     case 'entity.too.large':
       return errorBody(HttpStatus.PAYLOAD_TOO_LARGE, 'Request body is larger than MAX_EVENT_BYTES');
+    case 'parameters.too.many':
+      return errorBody(HttpStatus.PAYLOAD_TOO_LARGE, 'Request body has too many parameters');
     case 'encoding.unsupported':
+      return errorBody(HttpStatus.UNSUPPORTED_MEDIA_TYPE, 'Unsupported Content-Encoding');
     case 'charset.unsupported':
-      return errorBody(HttpStatus.UNSUPPORTED_MEDIA_TYPE, 'Unsupported body encoding');
-    default:
-      return undefined;
+      return errorBody(HttpStatus.UNSUPPORTED_MEDIA_TYPE, 'Unsupported charset: send UTF-8');
+    case 'request.aborted':
+      return errorBody(HttpStatus.BAD_REQUEST, 'Request was aborted before its body was complete');
+    case 'request.size.invalid':
+      return errorBody(HttpStatus.BAD_REQUEST, 'Request body length does not match Content-Length');
+    case 'entity.verify.failed':
+    case 'stream.encoding.set':
+    case 'stream.not.readable':
+      return errorBody(HttpStatus.BAD_REQUEST, 'Request body could not be read');
   }
 }

@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { WebhookEventMessage, parseEventMessage, serializeEvent } from '@libs/contracts';
 import { IdempotencyKeyRepository } from '@libs/persistence';
@@ -13,7 +13,7 @@ export class PublishEventUseCase {
   private readonly logger = new Logger(PublishEventUseCase.name);
 
   constructor(
-    private readonly publisher: EventPublisher,
+    @Inject(EventPublisher) private readonly publisher: Pick<EventPublisher, 'publish'>,
     private readonly idempotencyKeys: IdempotencyKeyRepository,
     private readonly metrics: ApiMetrics,
   ) {}
@@ -53,15 +53,11 @@ export class PublishEventUseCase {
         return claim.eventId;
       }
     }
-    try {
-      await this.publishOrFail(event);
-    } catch (error) {
-      // Let the client retry with the same key.
-      if (idempotencyKey !== undefined) {
-        await this.idempotencyKeys.release(event.account_id, idempotencyKey, event.id);
-      }
-      throw error;
-    }
+    // When this fails the key stays bound to this event, on purpose: a retry with the same
+    // key republishes this very event (same id), and a concurrent request with the key may
+    // already have republished it successfully. Freeing the key would let a retry bind a
+    // second event to it, so one key could stand for two deliveries.
+    await this.publishOrFail(event);
     return event.id;
   }
 

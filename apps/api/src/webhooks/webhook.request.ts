@@ -13,7 +13,10 @@ import {
 } from 'class-validator';
 import { EXTERNAL_ID_PATTERN, IsRfc3339DateTime } from '@libs/contracts';
 import { EVENT_TYPE_PATTERN_SYNTAX } from '@libs/delivery';
+import { NoNulCharacters } from '../common/no-nul-characters';
+import { Omittable } from '../common/omittable';
 import { WebhookHeadersConstraint } from './webhook-headers.validator';
+import { IsParsableUrl } from './webhook-url.validator';
 
 export class CreateWebhookRequest {
   /** @example "account-42" */
@@ -36,12 +39,13 @@ export class CreateWebhookRequest {
     },
     { message: 'url must be an http or https URL' },
   )
+  @IsParsableUrl()
   @MaxLength(2048)
   url!: string;
 
   /** `*` (the default), exact types such as `user.created`, or prefixes such as `user.*`. */
   @ApiPropertyOptional({ example: ['user.*'], default: ['*'] })
-  @IsOptional()
+  @Omittable()
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(100)
@@ -55,20 +59,24 @@ export class CreateWebhookRequest {
   @IsOptional()
   @IsString()
   @MaxLength(500)
+  @NoNulCharacters()
   description?: string;
 
   /** Extra headers sent with every request, e.g. an authorization token of the receiver. */
   @ApiPropertyOptional({ example: { 'x-receiver-token': 'abc' } })
-  @IsOptional()
+  @Omittable()
   @Validate(WebhookHeadersConstraint)
   headers?: Record<string, string>;
 }
 
+// Null is validated, not skipped: url, event_types, headers and enabled cannot be null, and
+// description's own @IsOptional lets null through to clear it.
 export class UpdateWebhookRequest extends PartialType(
   PickType(CreateWebhookRequest, ['url', 'event_types', 'description', 'headers'] as const),
+  { skipNullProperties: false },
 ) {
   /** false pauses deliveries; true resumes a webhook that was disabled, by hand or automatically. */
-  @IsOptional()
+  @Omittable()
   @IsBoolean()
   enabled?: boolean;
 }
@@ -85,7 +93,7 @@ export class ReplayWebhookRequest {
   since!: string;
 
   /** …and before this time (ISO 8601); now when absent. */
-  @IsOptional()
+  @Omittable()
   @IsRfc3339DateTime()
   until?: string;
 }

@@ -1,5 +1,6 @@
+import { INestMicroservice } from '@nestjs/common';
 import { KafkaOptions, Transport } from '@nestjs/microservices';
-import { Partitioners } from 'kafkajs';
+import { Consumer, Kafka, Partitioners, Producer } from 'kafkajs';
 import { AppConfig } from '@libs/config';
 import { kafkaClientConfig } from '@libs/messaging';
 
@@ -26,4 +27,22 @@ export function kafkaConsumerOptions(config: AppConfig): KafkaOptions {
       parser: { keepBinary: true },
     },
   };
+}
+
+/**
+ * kafkajs restarts its consumer after a crash with a retriable cause (a broker that is down
+ * or restarting, a coordinator that moved: the outage case, which test/kafka-outage covers)
+ * and leaves it stopped after any other (authorization refused, a handler error it cannot
+ * classify). A worker whose consumer stopped still answers HTTP and looks alive while it
+ * consumes nothing, so such a crash is handed to `onFatal`, which stops the process and lets
+ * its supervisor start a fresh one. Call once the microservice is listening.
+ */
+export function onUnrecoverableConsumerCrash(
+  microservice: INestMicroservice,
+  onFatal: (error: Error) => void,
+): void {
+  const [, consumer] = microservice.unwrap<[Kafka, Consumer, Producer]>();
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    if (!payload.restart) onFatal(payload.error);
+  });
 }
