@@ -7,7 +7,8 @@ import { KafkaAdminService } from '@libs/messaging';
 /**
  * Gauges read at scrape time rather than kept up to date: consumer lag (from the
  * broker) and the retry queue (from Postgres) are facts of the whole group, not of
- * this pod.
+ * this pod. While the broker or the database is out of reach a gauge is left out of the
+ * scrape instead of failing it: the other metrics are what an operator needs then.
  */
 @Injectable()
 export class QueueMetricsCollector implements OnModuleInit {
@@ -27,7 +28,8 @@ export class QueueMetricsCollector implements OnModuleInit {
       labelNames: ['partition'],
       async collect() {
         this.reset();
-        for (const { partition, lag } of await kafka.consumerLag()) {
+        const lags = await kafka.consumerLag().catch(() => []);
+        for (const { partition, lag } of lags) {
           this.set({ partition: String(partition) }, Number(lag));
         }
       },
@@ -36,10 +38,11 @@ export class QueueMetricsCollector implements OnModuleInit {
       name: 'webhook_retry_queue_depth',
       help: 'Deliveries waiting for a scheduled retry',
       async collect() {
-        const [row]: { count: string }[] = await dataSource.query(
-          `SELECT count(*) AS count FROM deliveries WHERE status = 'retrying'`,
-        );
-        this.set(Number(row.count));
+        this.reset();
+        const rows: { count: string }[] = await dataSource
+          .query(`SELECT count(*) AS count FROM deliveries WHERE status = 'retrying'`)
+          .catch(() => []);
+        if (rows.length > 0) this.set(Number(rows[0].count));
       },
     });
   }
