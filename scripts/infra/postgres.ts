@@ -11,7 +11,7 @@
 import { spawnSync, type SpawnOptions } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chown, cp, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chown, cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -186,7 +186,8 @@ async function embeddedBinaries(runAs: RunAs): Promise<EmbeddedBinaries> {
   const entry = fromPackage.resolve(packageName);
   let nativeDir = path.resolve(path.dirname(entry), '..', 'native');
   if (runAs.uid !== undefined && !(await reachableBy(path.join(nativeDir, 'bin'), runAs.uid))) {
-    const { version } = fromPackage(`${packageName}/package.json`) as { version: string };
+    const manifest = path.resolve(path.dirname(entry), '..', 'package.json');
+    const { version } = JSON.parse(await readFile(manifest, 'utf8')) as { version: string };
     nativeDir = await copiedWhereReachable(nativeDir, `${platform}-${process.arch}-${version}`);
   }
   const suffix = process.platform === 'win32' ? '.exe' : '';
