@@ -1,3 +1,5 @@
+export * from './kafka-access';
 export * from './kafka-admin.service';
 export * from './kafka-client.config';
 export * from './messaging.module';
+export * from './msk-iam-token.provider';
