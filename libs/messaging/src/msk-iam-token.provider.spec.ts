@@ -137,7 +137,9 @@ describe('kafkaClientConfig', () => {
     expect(client.ssl).toBe(true);
     expect(client.clientId).toBe('kafka-webhooks-api');
     const sasl = client.sasl;
-    if (sasl?.mechanism !== 'oauthbearer') throw new Error(`got ${sasl?.mechanism}`);
+    if (sasl?.mechanism !== 'oauthbearer' || !('oauthBearerProvider' in sasl)) {
+      throw new Error(`expected an OAUTHBEARER provider, got ${sasl?.mechanism}`);
+    }
     await expect(sasl.oauthBearerProvider()).resolves.toEqual({ value: 'token-1' });
     expect(calls).toEqual([{ region: 'eu-west-1' }]);
   });
