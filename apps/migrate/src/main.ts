@@ -7,8 +7,9 @@ import { runMigrations } from '@libs/persistence';
  */
 async function migrate(): Promise<void> {
   const applied = await runMigrations(databaseUrlOrExit('migrate'));
-  if (applied.length === 0) console.log('[migrate] the schema is up to date');
-  for (const name of applied) console.log(`[migrate] applied ${name}`);
+  const lines =
+    applied.length === 0 ? ['the schema is up to date'] : applied.map((name) => `applied ${name}`);
+  for (const line of lines) process.stdout.write(`[migrate] ${line}\n`);
 }
 
 migrate().catch((error: unknown) => {
