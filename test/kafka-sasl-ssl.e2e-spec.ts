@@ -6,12 +6,10 @@ import {
   AppProcess,
   Stack,
   WebhookReceiver,
-  createIsolatedDatabase,
   eventually,
   sleep,
   testEnvironment,
   uniqueAccountId,
-  type IsolatedDatabase,
 } from '@libs/testing';
 import { createCertificateAuthority } from '../scripts/infra/broker-tls';
 import { startBroker, stopBroker } from '../scripts/infra/kafka-broker';
@@ -97,17 +95,12 @@ describe('Kafka over TLS with SASL/SCRAM-SHA-512 (e2e)', () => {
     });
   });
 
+  // These apps never get past the Kafka check, so the run's database is never touched.
   describe('with a setting the broker refuses', () => {
-    let database: IsolatedDatabase;
     let otherCaFile: string;
 
     beforeAll(async () => {
-      database = await createIsolatedDatabase();
       otherCaFile = (await createCertificateAuthority(path.join(dir, 'other-ca'), 'other')).pemFile;
-    });
-
-    afterAll(async () => {
-      await database?.drop();
     });
 
     const cases: Array<[AppName, string, () => Record<string, string>, string, RegExp]> = [
@@ -145,7 +138,7 @@ describe('Kafka over TLS with SASL/SCRAM-SHA-512 (e2e)', () => {
       'the %s with %s logs one line naming the setting and stays up, not ready',
       async (name, _what, override, setting, line) => {
         const app = await AppProcess.launch(name, {
-          ...testEnvironment({ DATABASE_URL: database.url, ...secure, ...override() }),
+          ...testEnvironment({ ...secure, ...override() }),
           LOG_LEVEL: 'info',
         });
         try {
