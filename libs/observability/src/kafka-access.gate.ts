@@ -46,7 +46,10 @@ export async function waitForKafkaAccess(
       problem = next;
     }
   } finally {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // Idle keep-alive connections (a metrics scraper's) would hold the port for seconds.
+    server.closeAllConnections();
+    await closed;
   }
   logger.info('Kafka accepts the connection now: starting');
 }
