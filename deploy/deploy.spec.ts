@@ -200,12 +200,24 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
 describe('docker-compose.yml', () => {
   const services = compose.services as Record<
     string,
-    { command?: string[]; environment?: Record<string, string>; ports?: string[]; build?: string }
+    {
+      command?: string[];
+      environment?: Record<string, string>;
+      ports?: string[];
+      build?: string;
+      image?: string;
+    }
   >;
 
   it('runs Kafka, Postgres, the migrations, the api and the worker', () => {
     expect(Object.keys(services).sort()).toEqual(['api', 'kafka', 'migrate', 'postgres', 'worker']);
-    expect(services.migrate.build).toBe('.');
+    for (const name of ['migrate', 'api', 'worker']) {
+      expect([name, services[name].build, services[name].image]).toEqual([
+        name,
+        '.',
+        'kafka-webhooks',
+      ]);
+    }
   });
 
   it.each([
