@@ -13,6 +13,8 @@ RUN npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY apps ./apps
 COPY libs ./libs
+# Build steps that run before the Nest CLI (tsx scripts) live here; nothing of it reaches the image.
+COPY scripts ./scripts
 RUN npm run build && npm run build:migrate
 
 # --- runtime: production dependencies and the compiled apps, run as a non-root user --------

@@ -155,7 +155,7 @@ describe('Kafka over TLS with SASL/SCRAM-SHA-512 (e2e)', () => {
 
           // Still running a while later, still not ready, and it said so exactly once.
           await sleep(3_000);
-          expect(app.running).toBe(true);
+          expect((await fetch(`${app.url}/health/live`)).status).toBe(200);
           expect((await fetch(`${app.url}/health/ready`)).status).toBe(503);
           const lines = app.logs().trim().split('\n');
           expect(lines).toHaveLength(1);
@@ -163,6 +163,8 @@ describe('Kafka over TLS with SASL/SCRAM-SHA-512 (e2e)', () => {
           expect(logged.setting).toBe(setting);
           expect(logged.msg).toMatch(line);
           expect(logged.level).toBe(50);
+          // It ends by our SIGTERM, not by an exit of its own in between.
+          expect(await app.stop()).toEqual({ code: null, signal: 'SIGTERM' });
         } finally {
           await app.stop();
         }

@@ -50,30 +50,6 @@ export class AppProcess {
     return app;
   }
 
-  /** Starts the app without waiting for it: for tests of apps that must not become ready. */
-  static async launch(name: AppName, env: Record<string, string>): Promise<AppProcess> {
-    const main = join(ROOT, 'dist', 'apps', name, 'main.js');
-    if (!existsSync(main)) throw new Error(`${main} is missing: run "npm run build" first`);
-    const port = await freePort();
-    const portVariable = name === 'api' ? 'API_PORT' : 'WORKER_PORT';
-    const child = spawn(process.execPath, [main], {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH ?? '',
-        LOG_LEVEL: 'warn',
-        ...env,
-        [portVariable]: String(port),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    return new AppProcess(name, port, child);
-  }
-
-  /** False once the process has exited. */
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
   }
@@ -100,6 +76,25 @@ export class AppProcess {
     const exit = await this.exited;
     clearTimeout(timer);
     return exit;
+  }
+
+  /** Starts the app without waiting for it: for tests of apps that must not become ready. */
+  static async launch(name: AppName, env: Record<string, string>): Promise<AppProcess> {
+    const main = join(ROOT, 'dist', 'apps', name, 'main.js');
+    if (!existsSync(main)) throw new Error(`${main} is missing: run "npm run build" first`);
+    const port = await freePort();
+    const portVariable = name === 'api' ? 'API_PORT' : 'WORKER_PORT';
+    const child = spawn(process.execPath, [main], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        LOG_LEVEL: 'warn',
+        ...env,
+        [portVariable]: String(port),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return new AppProcess(name, port, child);
   }
 }
 
