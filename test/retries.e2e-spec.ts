@@ -152,6 +152,14 @@ describe('retries and outcomes (e2e)', () => {
       disabled_reason: 'receiver answered 410 Gone',
     });
     expect(receiver.requestsTo('/gone')).toHaveLength(1);
+    // What the "endpoint disabled" alert watches (deploy/observability).
+    const metrics = await stack.worker.metrics();
+    const disabled = (cause: string) =>
+      Number(
+        new RegExp(`^webhook_endpoints_disabled{cause="${cause}"} (\\d+)`, 'm').exec(metrics)?.[1],
+      );
+    expect(disabled('failing')).toBeGreaterThanOrEqual(1);
+    expect(disabled('api')).toBe(0);
   });
 
   it('waits at least as long as Retry-After says after a 429', async () => {

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
+import { ensureBrokerTls, type BrokerTls } from './broker-tls';
 import {
   errorMessage,
   formatSeconds,
@@ -23,13 +24,37 @@ import {
   waitForExit,
 } from './process';
 
-export const KAFKA_VERSION = '3.9.1';
+export const DEFAULT_KAFKA_VERSION = '3.9.1';
+
+/** The broker version of the local infra, `npm test` and `npm run up`: KAFKA_VERSION or 3.9.1. */
+export const KAFKA_VERSION = kafkaVersion(process.env.KAFKA_VERSION);
+
+function kafkaVersion(requested: string | undefined): string {
+  const version = requested?.trim() || DEFAULT_KAFKA_VERSION;
+  if (!/^\d+\.\d+\.\d+$/.test(version)) {
+    throw new Error(
+      `KAFKA_VERSION must be a Kafka release such as 3.9.1 or 4.1.1, got "${version}"`,
+    );
+  }
+  return version;
+}
+
+/** Kafka 4 moved its logging from reload4j to log4j2: jars, config file and JVM flag differ. */
+const USES_LOG4J2 = Number(KAFKA_VERSION.split('.')[0]) >= 4;
 
 const JAR_DEPENDENCIES = [
   { groupId: 'org.apache.kafka', artifactId: 'kafka_2.13', version: KAFKA_VERSION },
-  // Kafka 3.9 logs through SLF4J but does not pull a backend; its distribution ships reload4j.
-  { groupId: 'org.slf4j', artifactId: 'slf4j-reload4j', version: '1.7.36' },
-  { groupId: 'ch.qos.reload4j', artifactId: 'reload4j', version: '1.2.25' },
+  // Kafka logs through SLF4J 1.7 (its pom pins slf4j-api 1.7.36) but does not pull a backend;
+  // its distribution ships reload4j up to 3.9 and log4j2 from 4.0 on.
+  ...(USES_LOG4J2
+    ? [
+        { groupId: 'org.apache.logging.log4j', artifactId: 'log4j-slf4j-impl', version: '2.24.3' },
+        { groupId: 'org.apache.logging.log4j', artifactId: 'log4j-core', version: '2.24.3' },
+      ]
+    : [
+        { groupId: 'org.slf4j', artifactId: 'slf4j-reload4j', version: '1.7.36' },
+        { groupId: 'ch.qos.reload4j', artifactId: 'reload4j', version: '1.2.25' },
+      ]),
 ];
 // Pinned: Maven 3.8 would otherwise pick a plugin version too old to be trusted here.
 const COPY_DEPENDENCIES =
@@ -39,35 +64,53 @@ const JVM_OPTIONS = ['-Xms256m', '-Xmx512m', '-XX:+UseG1GC'];
 const READY_TIMEOUT_MS = 90_000;
 const STOP_GRACE_MS = 20_000;
 
+export interface ScramUser {
+  name: string;
+  password: string;
+}
+
 export interface BrokerOptions {
   dataDir: string;
   port: number;
   controllerPort: number;
   /** A detached broker outlives this process; an attached one is stopped when it exits. */
   detached: boolean;
+  /**
+   * An extra SASL_SSL listener (SCRAM-SHA-512 over TLS, as managed Kafka offers it), with a
+   * throwaway CA made in the data dir. The users are created when the storage is formatted,
+   * so they must be given on the broker's first start.
+   */
+  saslSsl?: { port: number; users: ScramUser[] };
 }
 
 export interface BrokerStatus {
   brokers: string;
   /** False when a broker was already answering there: the caller must not stop it. */
   startedHere: boolean;
+  /** The SASL_SSL listener, when one was asked for. */
+  saslSsl?: { brokers: string; caFile: string };
 }
 
 /** Starts the broker unless one already runs from `dataDir` or answers on the port. */
 export async function startBroker(options: BrokerOptions): Promise<BrokerStatus> {
   const brokers = `127.0.0.1:${options.port}`;
   const files = brokerFiles(options.dataDir);
+  const tls = options.saslSsl ? await ensureBrokerTls(files.tlsDir) : undefined;
+  const saslSsl =
+    options.saslSsl && tls
+      ? { brokers: `127.0.0.1:${options.saslSsl.port}`, caFile: tls.ca.pemFile }
+      : undefined;
   const runningPid = await runningBrokerPid(files);
   if (runningPid !== undefined) {
     await waitUntilReady(brokers, runningPid, files);
-    return { brokers, startedHere: false };
+    return { brokers, startedHere: false, saslSsl };
   }
-  if (await brokerAnswers(brokers)) return { brokers, startedHere: false };
+  if (await brokerAnswers(brokers)) return { brokers, startedHere: false, saslSsl };
 
   const jars = await ensureKafkaJars();
   const started = Date.now();
-  await writeConfig(options, files);
-  await formatStorage(jars, files);
+  await writeConfig(options, files, tls);
+  await formatStorage(jars, files, options.saslSsl?.users ?? []);
   const pid = await launch(jars, options, files);
   try {
     await waitUntilReady(brokers, pid, files);
@@ -75,8 +118,11 @@ export async function startBroker(options: BrokerOptions): Promise<BrokerStatus>
     await stopBroker(options.dataDir);
     throw error;
   }
-  console.error(`[kafka] broker ready on ${brokers} in ${formatSeconds(Date.now() - started)}`);
-  return { brokers, startedHere: true };
+  const extra = saslSsl ? ` (SASL_SSL on ${saslSsl.brokers})` : '';
+  console.error(
+    `[kafka] Kafka ${KAFKA_VERSION} ready on ${brokers}${extra} in ${formatSeconds(Date.now() - started)}`,
+  );
+  return { brokers, startedHere: true, saslSsl };
 }
 
 /**
@@ -200,7 +246,8 @@ function brokerFiles(dataDir: string) {
   return {
     dataDir,
     serverProperties: path.join(dataDir, 'server.properties'),
-    log4jProperties: path.join(dataDir, 'log4j.properties'),
+    log4jProperties: path.join(dataDir, USES_LOG4J2 ? 'log4j2.properties' : 'log4j.properties'),
+    tlsDir: path.join(dataDir, 'tls'),
     clusterId: path.join(dataDir, 'cluster.id'),
     logDirs: path.join(dataDir, 'kafka-data'),
     serverLog: path.join(dataDir, 'server.log'),
@@ -217,23 +264,38 @@ async function runningBrokerPid(files: BrokerFiles): Promise<number | undefined>
 }
 
 /** Rewritten on every start, so changed ports or settings take effect; the data is kept. */
-async function writeConfig(options: BrokerOptions, files: BrokerFiles): Promise<void> {
+async function writeConfig(
+  options: BrokerOptions,
+  files: BrokerFiles,
+  tls: BrokerTls | undefined,
+): Promise<void> {
   await mkdir(files.logDirs, { recursive: true });
-  await writeFile(files.serverProperties, serverProperties(options, files.logDirs));
-  await writeFile(files.log4jProperties, log4jProperties(files.serverLog));
+  await writeFile(files.serverProperties, serverProperties(options, files.logDirs, tls));
+  await writeFile(
+    files.log4jProperties,
+    USES_LOG4J2 ? log4j2Properties(files.serverLog) : log4jProperties(files.serverLog),
+  );
 }
 
-function serverProperties(options: BrokerOptions, logDirs: string): string {
+function serverProperties(
+  options: BrokerOptions,
+  logDirs: string,
+  tls: BrokerTls | undefined,
+): string {
   const { port, controllerPort } = options;
+  const saslSslPort = tls ? options.saslSsl?.port : undefined;
+  const saslSsl = saslSslPort === undefined ? '' : `,SASL_SSL://127.0.0.1:${saslSslPort}`;
   return toProperties({
     'process.roles': 'broker,controller',
     'node.id': 1,
     'controller.quorum.voters': `1@127.0.0.1:${controllerPort}`,
-    listeners: `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    'advertised.listeners': `PLAINTEXT://127.0.0.1:${port}`,
+    listeners: `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}${saslSsl}`,
+    'advertised.listeners': `PLAINTEXT://127.0.0.1:${port}${saslSsl}`,
     'inter.broker.listener.name': 'PLAINTEXT',
     'controller.listener.names': 'CONTROLLER',
-    'listener.security.protocol.map': 'CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    'listener.security.protocol.map':
+      'CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT' + (saslSsl ? ',SASL_SSL:SASL_SSL' : ''),
+    ...(tls && saslSsl ? saslSslProperties(tls) : {}),
     'log.dirs': logDirs,
     'num.partitions': 1,
     // With the default of 3 replicas, internal topics (and so consumer groups) never form here.
@@ -246,6 +308,45 @@ function serverProperties(options: BrokerOptions, logDirs: string): string {
     'auto.create.topics.enable': false,
     'group.initial.rebalance.delay.ms': 0,
     'log.retention.hours': 168,
+  });
+}
+
+/**
+ * SCRAM-SHA-512 over TLS on the SASL_SSL listener only (Kafka's "Authentication using SASL"
+ * and "Encryption and Authentication using SSL" docs): the JAAS line carries no user, the
+ * users live in the cluster metadata (created at format time); the broker and controller
+ * still talk to each other over PLAINTEXT on loopback.
+ */
+function saslSslProperties(tls: BrokerTls): Record<string, string> {
+  return {
+    'sasl.enabled.mechanisms': 'SCRAM-SHA-512',
+    'listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config':
+      'org.apache.kafka.common.security.scram.ScramLoginModule required;',
+    'listener.name.sasl_ssl.ssl.keystore.type': 'PKCS12',
+    'listener.name.sasl_ssl.ssl.keystore.location': tls.keystore,
+    'listener.name.sasl_ssl.ssl.keystore.password': tls.password,
+    'listener.name.sasl_ssl.ssl.key.password': tls.password,
+  };
+}
+
+/** Kafka 4.x: the same file appender in log4j2's properties syntax. */
+function log4j2Properties(serverLog: string): string {
+  return toProperties({
+    'appender.file.type': 'RollingFile',
+    'appender.file.name': 'file',
+    'appender.file.fileName': serverLog,
+    'appender.file.filePattern': `${serverLog}.%i`,
+    'appender.file.layout.type': 'PatternLayout',
+    'appender.file.layout.pattern': '[%d] %p %m (%c)%n',
+    'appender.file.policies.type': 'Policies',
+    'appender.file.policies.size.type': 'SizeBasedTriggeringPolicy',
+    'appender.file.policies.size.size': '50MB',
+    'appender.file.strategy.type': 'DefaultRolloverStrategy',
+    'appender.file.strategy.max': 2,
+    'rootLogger.level': 'INFO',
+    'rootLogger.appenderRef.file.ref': 'file',
+    'logger.request.name': 'kafka.request.logger',
+    'logger.request.level': 'WARN',
   });
 }
 
@@ -271,9 +372,19 @@ function toProperties(settings: Record<string, string | number | boolean>): stri
 }
 
 /** KRaft storage must be formatted once with a cluster id, which is kept for later starts. */
-async function formatStorage(jars: string, files: BrokerFiles): Promise<void> {
+async function formatStorage(
+  jars: string,
+  files: BrokerFiles,
+  scramUsers: ScramUser[],
+): Promise<void> {
   if (existsSync(path.join(files.logDirs, 'meta.properties'))) return;
   const clusterId = await readOrCreateClusterId(files.clusterId);
+  // KRaft keeps SCRAM credentials in the cluster metadata; format time is when they can be
+  // made without a running broker.
+  const scram = scramUsers.flatMap((user) => [
+    '--add-scram',
+    `SCRAM-SHA-512=[name=${user.name},password=${user.password}]`,
+  ]);
   const result = await runCommand(
     'java',
     javaArgs(jars, files, [
@@ -284,6 +395,7 @@ async function formatStorage(jars: string, files: BrokerFiles): Promise<void> {
       '-c',
       files.serverProperties,
       '--ignore-formatted',
+      ...scram,
     ]),
   );
   if (result.code !== 0) throw new Error(`Formatting Kafka storage failed:\n${result.output}`);
@@ -307,12 +419,10 @@ function newClusterId(): string {
 }
 
 function javaArgs(jars: string, files: BrokerFiles, mainArgs: string[]): string[] {
-  return [
-    `-Dlog4j.configuration=${pathToFileURL(files.log4jProperties).href}`,
-    '-cp',
-    path.join(jars, '*'),
-    ...mainArgs,
-  ];
+  const logConfig = USES_LOG4J2
+    ? `-Dlog4j2.configurationFile=${files.log4jProperties}`
+    : `-Dlog4j.configuration=${pathToFileURL(files.log4jProperties).href}`;
+  return [logConfig, '-cp', path.join(jars, '*'), ...mainArgs];
 }
 
 const attachedPids = new Set<number>();

@@ -2,11 +2,14 @@ import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { Logger } from 'nestjs-pino';
 import { loadConfigOrExit } from '@libs/config';
+import { waitForKafkaAccess } from '@libs/observability';
 import { ApiModule } from './api.module';
 import { configureApi } from './configure-api';
 
 async function bootstrap(): Promise<void> {
   const config = loadConfigOrExit('api');
+  // A refused password or certificate: one log line, readiness 503, no crash loop.
+  await waitForKafkaAccess(config, config.http.apiPort);
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.register(config), {
     bufferLogs: true,
     bodyParser: false,

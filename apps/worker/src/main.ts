@@ -1,6 +1,7 @@
 import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
 import { loadConfigOrExit } from '@libs/config';
+import { waitForKafkaAccess } from '@libs/observability';
 import {
   kafkaConsumerOptions,
   onUnrecoverableConsumerCrash,
@@ -9,6 +10,8 @@ import { WorkerModule } from './worker.module';
 
 async function bootstrap(): Promise<void> {
   const config = loadConfigOrExit('worker');
+  // A refused password or certificate: one log line, readiness 503, no crash loop.
+  await waitForKafkaAccess(config, config.http.workerPort);
   const app = await NestFactory.create(WorkerModule.register(config), { bufferLogs: true });
   app.useLogger(app.get(Logger));
   const consumer = app.connectMicroservice(kafkaConsumerOptions(config));

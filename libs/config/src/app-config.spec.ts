@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { ConfigError, DEFAULT_RETRY_SCHEDULE_SECONDS, loadConfig } from '.';
 
 const required = {
@@ -92,6 +95,58 @@ describe('loadConfig', () => {
     });
     expect(config.kafka.ssl).toBe(true);
     expect(config.kafka.sasl).toEqual({ mechanism: 'plain', username: 'svc', password: 'pw' });
+  });
+
+  describe('TLS and SASL', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'config-spec-'));
+    const caFile = path.join(dir, 'ca.pem');
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    writeFileSync(caFile, pem);
+    const notPem = path.join(dir, 'key.txt');
+    writeFileSync(notPem, 'just text');
+
+    it('reads the CA file once, at start-up', () => {
+      const config = loadConfig({ ...required, KAFKA_SSL: 'true', KAFKA_SSL_CA_FILE: caFile });
+      expect(config.kafka.sslCa).toEqual({ file: caFile, pem });
+    });
+
+    it.each<[string, Record<string, string>, string[]]>([
+      [
+        'a missing CA file',
+        { KAFKA_SSL: 'true', KAFKA_SSL_CA_FILE: path.join(dir, 'nope.pem') },
+        [`KAFKA_SSL_CA_FILE: cannot read ${path.join(dir, 'nope.pem')} (ENOENT)`],
+      ],
+      [
+        'a CA file without a certificate',
+        { KAFKA_SSL: 'true', KAFKA_SSL_CA_FILE: notPem },
+        [`KAFKA_SSL_CA_FILE: ${notPem} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`],
+      ],
+      [
+        'a CA file without TLS',
+        { KAFKA_SSL_CA_FILE: caFile },
+        ['KAFKA_SSL_CA_FILE: is set but KAFKA_SSL is false: set KAFKA_SSL=true'],
+      ],
+      [
+        'aws-msk-iam without a region or TLS',
+        { KAFKA_SASL_MECHANISM: 'aws-msk-iam' },
+        [
+          'AWS_REGION: is required when KAFKA_SASL_MECHANISM=aws-msk-iam',
+          'KAFKA_SSL: must be true when KAFKA_SASL_MECHANISM=aws-msk-iam',
+        ],
+      ],
+    ])('refuses %s, naming the variable', (_what, env, expected) => {
+      expect(problemsOf({ ...required, ...env })).toEqual(expected);
+    });
+
+    it('takes aws-msk-iam with a region and TLS, without a username or password', () => {
+      const config = loadConfig({
+        ...required,
+        KAFKA_SSL: 'true',
+        KAFKA_SASL_MECHANISM: 'aws-msk-iam',
+        AWS_REGION: 'eu-west-1',
+      });
+      expect(config.kafka.sasl).toEqual({ mechanism: 'aws-msk-iam', region: 'eu-west-1' });
+    });
   });
 
   it.each<[Record<string, string>, number[]]>([

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { DEFAULT_RETRY_SCHEDULE_SECONDS, Environment, environmentSchema } from './config.schema';
 
 export interface KafkaConfig {
@@ -8,12 +9,15 @@ export interface KafkaConfig {
   topicReplication: number;
   clientId: string;
   ssl: boolean;
-  sasl?: {
-    mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
-    username: string;
-    password: string;
-  };
+  /** CA certificates (PEM) that the brokers' certificates must chain to; unset: Node's own CAs. */
+  sslCa?: { file: string; pem: string };
+  sasl?: KafkaSaslConfig;
 }
+
+export type KafkaSaslConfig =
+  | { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string }
+  /** AWS MSK IAM: a token signed with the default AWS credential chain, sent as OAUTHBEARER. */
+  | { mechanism: 'aws-msk-iam'; region: string };
 
 export interface DeliveryConfig {
   concurrency: number;
@@ -67,6 +71,7 @@ export function loadConfig(source: EnvironmentSource = process.env): AppConfig {
     );
   }
   const env = result.data;
+  const sslCa = env.KAFKA_SSL_CA_FILE ? readCaFile(env.KAFKA_SSL_CA_FILE) : undefined;
   return new AppConfig(
     {
       brokers: env.KAFKA_BROKERS,
@@ -76,14 +81,8 @@ export function loadConfig(source: EnvironmentSource = process.env): AppConfig {
       topicReplication: env.KAFKA_TOPIC_REPLICATION,
       clientId: env.KAFKA_CLIENT_ID,
       ssl: env.KAFKA_SSL,
-      sasl:
-        env.KAFKA_SASL_MECHANISM && env.KAFKA_SASL_USERNAME && env.KAFKA_SASL_PASSWORD
-          ? {
-              mechanism: env.KAFKA_SASL_MECHANISM,
-              username: env.KAFKA_SASL_USERNAME,
-              password: env.KAFKA_SASL_PASSWORD,
-            }
-          : undefined,
+      ...(sslCa ? { sslCa } : {}),
+      sasl: saslConfig(env),
     },
     { url: env.DATABASE_URL },
     {
@@ -106,6 +105,37 @@ export function loadConfig(source: EnvironmentSource = process.env): AppConfig {
     { days: env.RETENTION_DAYS },
     env.LOG_LEVEL,
   );
+}
+
+function saslConfig(env: Environment): KafkaSaslConfig | undefined {
+  const mechanism = env.KAFKA_SASL_MECHANISM;
+  if (mechanism === 'aws-msk-iam') {
+    return env.AWS_REGION ? { mechanism, region: env.AWS_REGION } : undefined;
+  }
+  if (mechanism && env.KAFKA_SASL_USERNAME && env.KAFKA_SASL_PASSWORD) {
+    return { mechanism, username: env.KAFKA_SASL_USERNAME, password: env.KAFKA_SASL_PASSWORD };
+  }
+  return undefined;
+}
+
+/**
+ * Read once at start-up, so a missing or wrong file is a configuration error naming the
+ * variable, not a TLS failure later.
+ */
+function readCaFile(file: string): { file: string; pem: string } {
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new ConfigError([`KAFKA_SSL_CA_FILE: cannot read ${file} (${code})`]);
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new ConfigError([
+      `KAFKA_SSL_CA_FILE: ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`,
+    ]);
+  }
+  return { file, pem };
 }
 
 /**

@@ -86,13 +86,17 @@ export const environmentSchema = z
     KAFKA_TOPIC_REPLICATION: integer(1, 1, 32),
     KAFKA_CLIENT_ID: z.string().min(1).default('kafka-webhooks'),
     KAFKA_SSL: boolean(false),
+    KAFKA_SSL_CA_FILE: optionalText,
     KAFKA_SASL_MECHANISM: z
-      .enum(['plain', 'scram-sha-256', 'scram-sha-512'], {
-        errorMap: () => ({ message: 'must be plain, scram-sha-256 or scram-sha-512' }),
+      .enum(['plain', 'scram-sha-256', 'scram-sha-512', 'aws-msk-iam'], {
+        errorMap: () => ({
+          message: 'must be plain, scram-sha-256, scram-sha-512 or aws-msk-iam',
+        }),
       })
       .optional(),
     KAFKA_SASL_USERNAME: optionalText,
     KAFKA_SASL_PASSWORD: optionalText,
+    AWS_REGION: optionalText,
     DATABASE_URL: z
       .string({ required_error: 'is required (postgres://user:password@host:port/database)' })
       .refine((value) => /^postgres(ql)?:\/\/.+/.test(value), {
@@ -122,16 +126,22 @@ export const environmentSchema = z
       .default('info'),
   })
   .superRefine((env, ctx) => {
-    if (env.KAFKA_SASL_MECHANISM && (!env.KAFKA_SASL_USERNAME || !env.KAFKA_SASL_PASSWORD)) {
+    const problem = (name: string, message: string) =>
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: [name], message });
+    if (env.KAFKA_SASL_MECHANISM === 'aws-msk-iam') {
+      // The IAM token is signed for one region; the credentials come from the AWS chain.
+      if (!env.AWS_REGION)
+        problem('AWS_REGION', 'is required when KAFKA_SASL_MECHANISM=aws-msk-iam');
+      // MSK's IAM listener (port 9098) only speaks TLS.
+      if (!env.KAFKA_SSL)
+        problem('KAFKA_SSL', 'must be true when KAFKA_SASL_MECHANISM=aws-msk-iam');
+    } else if (env.KAFKA_SASL_MECHANISM) {
       for (const name of ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const) {
-        if (!env[name]) {
-          ctx.addIssue({
-            code: z.ZodIssueCode.custom,
-            path: [name],
-            message: 'is required when KAFKA_SASL_MECHANISM is set',
-          });
-        }
+        if (!env[name]) problem(name, 'is required when KAFKA_SASL_MECHANISM is set');
       }
+    }
+    if (env.KAFKA_SSL_CA_FILE && !env.KAFKA_SSL) {
+      problem('KAFKA_SSL_CA_FILE', 'is set but KAFKA_SSL is false: set KAFKA_SSL=true');
     }
   });
 

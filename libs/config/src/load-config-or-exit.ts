@@ -1,4 +1,5 @@
 import { AppConfig, ConfigError, loadConfig } from './app-config';
+import { environmentSchema } from './config.schema';
 
 /** For main.ts: a bad configuration ends the process with one line per bad variable. */
 export function loadConfigOrExit(appName: string): AppConfig {
@@ -11,4 +12,19 @@ export function loadConfigOrExit(appName: string): AppConfig {
     }
     throw error;
   }
+}
+
+/**
+ * For the migration entry point, which needs only the database: DATABASE_URL, validated as the
+ * apps validate it, or an exit naming the problem.
+ */
+export function databaseUrlOrExit(appName: string): string {
+  const shape = environmentSchema.innerType().shape;
+  const result = shape.DATABASE_URL.safeParse(process.env.DATABASE_URL || undefined);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `DATABASE_URL: ${issue.message}`);
+    process.stderr.write(`${appName} cannot start. ${new ConfigError(problems).message}\n`);
+    process.exit(1);
+  }
+  return result.data;
 }

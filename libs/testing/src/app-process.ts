@@ -34,21 +34,8 @@ export class AppProcess {
 
   /** Starts the app and waits until /health/ready answers 200. */
   static async start(name: AppName, env: Record<string, string>): Promise<AppProcess> {
-    const main = join(ROOT, 'dist', 'apps', name, 'main.js');
-    if (!existsSync(main)) throw new Error(`${main} is missing: run "npm run build" first`);
-    const port = await freePort();
-    const portVariable = name === 'api' ? 'API_PORT' : 'WORKER_PORT';
-    const child = spawn(process.execPath, [main], {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH ?? '',
-        LOG_LEVEL: 'warn',
-        ...env,
-        [portVariable]: String(port),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const app = new AppProcess(name, port, child);
+    const app = await AppProcess.launch(name, env);
+    const child = app.child;
     try {
       await eventually(
         async () => {
@@ -102,6 +89,25 @@ export class AppProcess {
     const exit = await this.exited;
     clearTimeout(timer);
     return exit;
+  }
+
+  /** Starts the app without waiting for it: for tests of apps that must not become ready. */
+  static async launch(name: AppName, env: Record<string, string>): Promise<AppProcess> {
+    const main = join(ROOT, 'dist', 'apps', name, 'main.js');
+    if (!existsSync(main)) throw new Error(`${main} is missing: run "npm run build" first`);
+    const port = await freePort();
+    const portVariable = name === 'api' ? 'API_PORT' : 'WORKER_PORT';
+    const child = spawn(process.execPath, [main], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        LOG_LEVEL: 'warn',
+        ...env,
+        [portVariable]: String(port),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return new AppProcess(name, port, child);
   }
 }
 

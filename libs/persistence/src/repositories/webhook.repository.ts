@@ -18,6 +18,9 @@ export type WebhookChanges = Partial<
   Pick<WebhookEntity, 'url' | 'eventTypes' | 'description' | 'headers' | 'enabled'>
 >;
 
+/** The reason a webhook paused with PATCH enabled=false carries; any other reason is automatic. */
+export const PAUSED_THROUGH_API = 'disabled through the API';
+
 @Injectable()
 export class WebhookRepository {
   constructor(
@@ -75,7 +78,7 @@ export class WebhookRepository {
     const paused = changes.enabled === false && webhook.enabled;
     if (resumed)
       Object.assign(values, { disabledReason: null, failingSince: null, consecutiveFailures: 0 });
-    if (paused) values.disabledReason = 'disabled through the API';
+    if (paused) values.disabledReason = PAUSED_THROUGH_API;
     return this.webhooks.manager.transaction(async (manager) => {
       if (Object.keys(values).length > 0) {
         await manager.update(WebhookEntity, { id: webhook.id, deletedAt: IsNull() }, values);
