@@ -17,4 +17,6 @@ export const DEAD_LETTER_HEADERS = {
   sourcePartition: 'dlq-source-partition',
   sourceOffset: 'dlq-source-offset',
   failedAt: 'dlq-failed-at',
+  /** Set when the original value did not fit on the dead-letter topic and was left out. */
+  valueDropped: 'dlq-value-dropped',
 } as const;

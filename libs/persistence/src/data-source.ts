@@ -11,7 +11,14 @@ export function dataSourceOptions(databaseUrl: string, poolSize = 20): DataSourc
     migrations: MIGRATIONS,
     synchronize: false,
     migrationsTransactionMode: 'each',
-    extra: { max: poolSize, application_name: 'kafka-webhooks' },
+    extra: {
+      max: poolSize,
+      application_name: 'kafka-webhooks',
+      // A database that stopped answering (a partition, a failover) must fail fast, so the
+      // worker's consumer can wait it out heartbeating instead of hanging in a connect.
+      connectionTimeoutMillis: 5000,
+      keepAlive: true,
+    },
   };
 }
 

@@ -1,7 +1,11 @@
 import { Consumer } from 'kafkajs';
 
-/** The longest a rebalance may hold lane work back; kafkajs rejoins well within it. */
-const MAX_HOLD_MS = 60_000;
+/**
+ * The longest a rebalance may hold lane work back: past the group's rebalance timeout (60 s)
+ * plus its session timeout (30 s), the rejoin is not coming. Work then goes on where it
+ * stopped, with the same generation (nothing is dropped that kafkajs would not read again).
+ */
+const MAX_HOLD_MS = 90_000;
 
 export interface AssignmentListener {
   /** The group was joined again: every partition is read again from its last commit. */
@@ -21,6 +25,7 @@ export class AssignmentWatch {
   private holdStarted: number | null = null;
   private waiters: (() => void)[] = [];
   private holdTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
 
   constructor(private readonly listener: AssignmentListener) {}
 
@@ -60,11 +65,12 @@ export class AssignmentWatch {
 
   /** Shutdown: nobody waits for a rejoin that will not come. */
   stop(): void {
+    this.stopped = true;
     this.release();
   }
 
   private hold(): void {
-    if (this.holdStarted !== null) return;
+    if (this.holdStarted !== null || this.stopped) return;
     this.holdStarted = Date.now();
     // Should the group never be joined again (the consumer gave up), work goes on rather
     // than hang: the claims in Postgres still keep any one delivery from going out twice.

@@ -45,15 +45,40 @@ export class DeadLetterPublisher implements OnApplicationShutdown {
       [DEAD_LETTER_HEADERS.sourceOffset]: message.offset,
       [DEAD_LETTER_HEADERS.failedAt]: new Date().toISOString(),
     };
-    await this.producer.send({
-      topic: deadLetterTopic(source.topic),
-      acks: -1,
-      messages: [{ key: message.key, value: message.value, headers }],
-    });
+    const topic = deadLetterTopic(source.topic);
+    try {
+      await this.producer.send({
+        topic,
+        acks: -1,
+        messages: [{ key: message.key, value: message.value, headers }],
+      });
+    } catch (error) {
+      if (!isTooLarge(error)) throw error;
+      // The message plus our headers no longer fits the topic's limit: set aside where it
+      // came from and why, without its value (it stays readable at its source offset until
+      // the topic's retention removes it). Otherwise it would block its partition for good.
+      await this.producer.send({
+        topic,
+        acks: -1,
+        messages: [
+          {
+            key: message.key,
+            value: null,
+            headers: { ...headers, [DEAD_LETTER_HEADERS.valueDropped]: 'too large' },
+          },
+        ],
+      });
+    }
   }
 
   /** After the dispatcher drained (beforeApplicationShutdown), which may still need it. */
   async onApplicationShutdown(): Promise<void> {
     if (this.connected !== null) await this.producer.disconnect();
   }
+}
+
+function isTooLarge(error: unknown): boolean {
+  const type: unknown =
+    typeof error === 'object' && error !== null ? Reflect.get(error, 'type') : undefined;
+  return type === 'MESSAGE_TOO_LARGE' || type === 'RECORD_LIST_TOO_LARGE';
 }

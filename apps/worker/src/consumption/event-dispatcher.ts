@@ -4,6 +4,7 @@ import { KafkaMessage } from 'kafkajs';
 import { AppConfig } from '@libs/config';
 import { WebhookEventMessage, parseEventMessage } from '@libs/contracts';
 import { DeliverEventUseCase, EventSource } from '@libs/delivery';
+import { withDeadline } from '@libs/messaging';
 import { isPermanentDataError } from '@libs/persistence';
 import { WorkerMetrics } from '../metrics/worker-metrics';
 import { AssignmentWatch } from './assignment-watch';
@@ -27,14 +28,19 @@ const LANE_LIMIT = 20;
  * consumer waits before reading on: memory stays bounded whatever the backlog.
  */
 const MAX_PARKED = 100_000;
+/** How long one check of a failing dependency may take before the handler heartbeats again. */
+const READY_DEADLINE_MS = 5000;
 /** Backoff while a dependency (Postgres, the dead-letter topic) is failing. */
 const FAILURE_BACKOFF_MS = [250, 500, 1000, 2000, 5000];
 
-/** One Kafka message this worker is working on, and the generation of its partition. */
+/**
+ * Where a message this worker works on sits, and the generation of its partition: all that
+ * is kept of a parked event besides its delivery ids (never its value).
+ */
 interface MessageRef {
   topic: string;
   partition: number;
-  message: KafkaMessage;
+  offset: string;
   offsets: PartitionOffsets;
   token: number;
 }
@@ -111,13 +117,13 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     const ref: MessageRef = {
       topic: context.getTopic(),
       partition,
-      message,
+      offset: message.offset,
       offsets,
       token: offsets.begin(BigInt(message.offset)),
     };
     this.metrics.eventConsumed();
     try {
-      await this.handle(ref, context.getHeartbeat());
+      await this.handle(ref, message, context.getHeartbeat());
     } catch (error) {
       // Not expected: every step catches what it can meet. The offset stays unfinished, so it
       // is never committed past, and it is read again after the next rebalance or restart.
@@ -125,21 +131,24 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     }
   }
 
-  private async handle(ref: MessageRef, heartbeat: () => Promise<void>): Promise<void> {
+  private async handle(
+    ref: MessageRef,
+    message: KafkaMessage,
+    heartbeat: () => Promise<void>,
+  ): Promise<void> {
     if (this.databaseTrouble && !(await this.waitFor(() => this.databaseAnswers(), heartbeat))) {
       return;
     }
-    const parsed = parseEventMessage(ref.message.value, this.maxEventBytes);
+    const parsed = parseEventMessage(message.value, this.maxEventBytes);
     if (!parsed.valid) {
-      await this.deadLetter(ref, parsed.code, parsed.reason, heartbeat);
+      await this.deadLetter(ref, message, parsed.code, parsed.reason, heartbeat);
       return;
     }
     const event = parsed.event;
     // Once an account has parked events, its later ones park too, or they would overtake.
-    const parking = this.parked.get(event.account_id);
     if (
-      parking === undefined &&
-      this.pool.trySubmit(event.account_id, () => this.runInLane(event, ref))
+      !this.parked.has(event.account_id) &&
+      this.pool.trySubmit(event.account_id, () => this.runInLane(event, ref, message))
     ) {
       return;
     }
@@ -147,16 +156,22 @@ export class EventDispatcher implements BeforeApplicationShutdown {
       const roomAgain = () => Promise.resolve(this.parkedCount < MAX_PARKED / 2);
       if (!(await this.waitFor(roomAgain, heartbeat))) return;
     }
-    await this.park(event, ref, parking, heartbeat);
+    // Looked up after any wait: the account's drain may have ended meanwhile. While this
+    // handler runs, no later message of the account (same partition) can overtake it.
+    await this.park(event, ref, message, heartbeat);
   }
 
   /** In the account's lane: store the event, make its first attempts, finish its offset. */
-  private async runInLane(event: WebhookEventMessage, ref: MessageRef): Promise<void> {
+  private async runInLane(
+    event: WebhookEventMessage,
+    ref: MessageRef,
+    message: KafkaMessage,
+  ): Promise<void> {
     await this.assignment.settled();
     if (!this.owns(ref)) return;
     this.metrics.eventAccepted();
     try {
-      const deliveryIds = await this.storeInLane(event, ref);
+      const deliveryIds = await this.storeInLane(event, ref, message);
       if (deliveryIds !== null && (await this.attemptInLane(deliveryIds, ref))) this.finish(ref);
     } finally {
       this.metrics.eventFinished();
@@ -168,14 +183,18 @@ export class EventDispatcher implements BeforeApplicationShutdown {
    * attempt: the partition was taken away, or the database refused the event for good and it
    * went to the dead-letter topic.
    */
-  private async storeInLane(event: WebhookEventMessage, ref: MessageRef): Promise<string[] | null> {
+  private async storeInLane(
+    event: WebhookEventMessage,
+    ref: MessageRef,
+    message: KafkaMessage,
+  ): Promise<string[] | null> {
     for (let failures = 0; this.owns(ref); failures += 1) {
       try {
         return await this.deliverEvent.store(event, sourceOf(ref));
       } catch (error) {
         if (isPermanentDataError(error)) {
           const reason = `refused by the database: ${String(error)}`;
-          if (await this.sendToDeadLetter(ref, 'refused_by_database', reason)) {
+          if (await this.sendToDeadLetter(ref, message, 'refused_by_database', reason)) {
             this.finish(ref);
             return null;
           }
@@ -188,16 +207,26 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     return null;
   }
 
-  /** First attempts in order, retrying while Postgres fails; false if the event is no longer ours. */
+  /**
+   * First attempts in order, retrying while Postgres fails and waiting while the group
+   * rebalances; false once the event is no longer this worker's (its next owner reads it again).
+   */
   private async attemptInLane(deliveryIds: string[], ref: MessageRef): Promise<boolean> {
     const stillOwned = () => this.owns(ref) && !this.assignment.changing;
-    for (let failures = 0; stillOwned(); failures += 1) {
+    for (let failures = 0; this.owns(ref);) {
+      if (this.assignment.changing) {
+        // Most rebalances end with the partition read again (the token goes stale); should
+        // the hold end otherwise, the same event goes on where it stopped.
+        await this.assignment.settled();
+        continue;
+      }
       try {
-        // Deliveries attempted before a failure are not pending any more: a retry skips them.
-        return await this.deliverEvent.attemptInOrder(deliveryIds, stillOwned);
+        // Deliveries attempted before an interruption are not pending any more: skipped.
+        if (await this.deliverEvent.attemptInOrder(deliveryIds, stillOwned)) return true;
       } catch (error) {
         this.noteDatabaseFailure(`first attempts of ${describe(ref)}`, error);
         await sleep(backoff(failures));
+        failures += 1;
       }
     }
     return false;
@@ -211,14 +240,14 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   private async park(
     event: WebhookEventMessage,
     ref: MessageRef,
-    existing: ParkedAccount | undefined,
+    message: KafkaMessage,
     heartbeat: () => Promise<void>,
   ): Promise<void> {
     this.metrics.eventDeferred();
-    const account = existing ?? this.startParking(event.account_id);
+    const account = this.parked.get(event.account_id) ?? this.startParking(event.account_id);
     account.storing = true;
     try {
-      const deliveryIds = await this.storeForParking(event, ref, heartbeat);
+      const deliveryIds = await this.storeForParking(event, ref, message, heartbeat);
       if (deliveryIds !== null && this.owns(ref) && this.parked.get(event.account_id) === account) {
         account.queue.push({ ref, deliveryIds });
         this.parkedCount += 1;
@@ -233,6 +262,7 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   private async storeForParking(
     event: WebhookEventMessage,
     ref: MessageRef,
+    message: KafkaMessage,
     heartbeat: () => Promise<void>,
   ): Promise<string[] | null> {
     let deliveryIds: string[] | null = null;
@@ -247,7 +277,7 @@ export class EventDispatcher implements BeforeApplicationShutdown {
           return false;
         }
         const reason = `refused by the database: ${String(error)}`;
-        const sent = await this.sendToDeadLetter(ref, 'refused_by_database', reason);
+        const sent = await this.sendToDeadLetter(ref, message, 'refused_by_database', reason);
         if (sent) this.finish(ref);
         return sent;
       }
@@ -264,24 +294,26 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   }
 
   /**
-   * Runs in the account's lane, after the events it held: makes the parked first attempts in
-   * Kafka order until none is left and none is being stored, then lets the account use its
-   * lane again. It sleeps while an event is being parked instead of polling.
+   * Runs in the account's lane, after the events it held: makes the first attempts of the
+   * oldest parked event, then queues itself again, so a slow account gives its slot back
+   * between events like any other. When none is left and none is being stored, the account
+   * uses its lane again. It sleeps while an event is being parked instead of polling.
    */
   private async drainParked(accountId: string, account: ParkedAccount): Promise<void> {
     await this.assignment.settled();
-    while (!this.stopping && this.parked.get(accountId) === account) {
-      const next = account.queue.shift();
-      if (next === undefined) {
-        if (!account.storing) break;
-        await new Promise<void>((resolve) => (account.wake = resolve));
-        account.wake = null;
-        continue;
-      }
-      this.parkedCount -= 1;
-      if (await this.attemptInLane(next.deliveryIds, next.ref)) this.finish(next.ref);
+    const current = () => !this.stopping && this.parked.get(accountId) === account;
+    while (current() && account.queue.length === 0 && account.storing) {
+      await new Promise<void>((resolve) => (account.wake = resolve));
+      account.wake = null;
     }
-    if (this.parked.get(accountId) === account) this.parked.delete(accountId);
+    const next = current() ? account.queue.shift() : undefined;
+    if (next === undefined) {
+      if (this.parked.get(accountId) === account) this.parked.delete(accountId);
+      return;
+    }
+    this.parkedCount -= 1;
+    if (await this.attemptInLane(next.deliveryIds, next.ref)) this.finish(next.ref);
+    if (current()) this.pool.submit(accountId, () => this.drainParked(accountId, account));
   }
 
   /**
@@ -290,18 +322,28 @@ export class EventDispatcher implements BeforeApplicationShutdown {
    */
   private async deadLetter(
     ref: MessageRef,
+    message: KafkaMessage,
     code: string,
     reason: string,
     heartbeat: () => Promise<void>,
   ): Promise<void> {
     this.logger.warn(`Dead-lettering the message at ${describe(ref)}: ${reason}`);
-    const sent = () => this.sendToDeadLetter(ref, code, reason);
+    const sent = () => this.sendToDeadLetter(ref, message, code, reason);
     if (await this.waitFor(sent, heartbeat)) this.finish(ref);
   }
 
-  private async sendToDeadLetter(ref: MessageRef, code: string, reason: string): Promise<boolean> {
+  private async sendToDeadLetter(
+    ref: MessageRef,
+    message: KafkaMessage,
+    code: string,
+    reason: string,
+  ): Promise<boolean> {
     try {
-      await this.deadLetters.send(ref, code, reason);
+      await this.deadLetters.send(
+        { topic: ref.topic, partition: ref.partition, message },
+        code,
+        reason,
+      );
       this.metrics.invalidMessage(code);
       return true;
     } catch (error) {
@@ -322,7 +364,10 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     heartbeat: () => Promise<void>,
   ): Promise<boolean> {
     for (let failures = 0; ; failures += 1) {
-      if (await ready()) return true;
+      // Bounded, so that heartbeats go out even while a dependency hangs instead of failing.
+      if (await withDeadline(ready(), READY_DEADLINE_MS, 'dependency check').catch(() => false)) {
+        return true;
+      }
       if (this.stopping || this.assignment.changing) return false;
       try {
         await heartbeat();
@@ -357,7 +402,7 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   }
 
   private finish(ref: MessageRef): void {
-    ref.offsets.finish(BigInt(ref.message.offset), ref.token);
+    ref.offsets.finish(BigInt(ref.offset), ref.token);
     this.scheduleCommit();
   }
 
@@ -380,6 +425,8 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     for (const account of this.parked.values()) account.wake?.();
     this.logger.log(`Draining ${this.pool.size} in-flight events before shutdown`);
     await this.pool.onIdle();
+    await this.commitNow();
+    // Once more if the broker did not confirm (the partitions' next owner would redo the work).
     await this.commitNow();
   }
 
@@ -435,11 +482,11 @@ export class EventDispatcher implements BeforeApplicationShutdown {
 }
 
 function sourceOf(ref: MessageRef): EventSource {
-  return { partition: ref.partition, offset: ref.message.offset };
+  return { partition: ref.partition, offset: ref.offset };
 }
 
 function describe(ref: MessageRef): string {
-  return `${ref.topic}[${ref.partition}]@${ref.message.offset}`;
+  return `${ref.topic}[${ref.partition}]@${ref.offset}`;
 }
 
 function backoff(failures: number): number {

@@ -55,19 +55,6 @@ describe('PartitionOffsets', () => {
     expect(offsets.committable()).toBe(23n);
   });
 
-  it('never commits past an offset that was rewound to be read again', () => {
-    const offsets = new PartitionOffsets();
-    const token = offsets.begin(40n);
-    offsets.finish(40n, token);
-    offsets.begin(41n);
-    offsets.rewind(41n, token);
-    expect(offsets.committable()).toBe(41n);
-    offsets.committed(41n);
-    expect(offsets.committable()).toBeNull();
-    offsets.finish(41n, offsets.begin(41n));
-    expect(offsets.committable()).toBe(42n);
-  });
-
   it('ignores work of an earlier generation after a reset', () => {
     const offsets = new PartitionOffsets();
     const before = offsets.begin(20n);
@@ -77,7 +64,6 @@ describe('PartitionOffsets', () => {
     expect(offsets.isCurrent(before)).toBe(false);
     const after = offsets.begin(20n);
     offsets.finish(20n, before);
-    offsets.rewind(20n, before);
     expect(offsets.committable()).toBe(20n);
     offsets.finish(20n, after);
     expect(offsets.committable()).toBe(21n);

@@ -11,8 +11,8 @@
 export class PartitionOffsets {
   /**
    * Offsets in flight, with how many times each: within one generation an offset can be
-   * begun again (read again after `rewind`) before its first run ends, and neither run may
-   * be forgotten while the other is still going.
+   * begun again (read again) before its first run ends, and neither run may be forgotten
+   * while the other is still going.
    */
   private readonly inFlight = new Map<bigint, number>();
   private lastSeen: bigint | null = null;
@@ -32,18 +32,6 @@ export class PartitionOffsets {
     if (count === undefined) return;
     if (count > 1) this.inFlight.set(offset, count - 1);
     else this.inFlight.delete(offset);
-  }
-
-  /**
-   * The message at `offset` will be read again (its partition was paused and sought back to
-   * it): its run ends without finishing it, and nothing from it on counts as seen, so no
-   * commit can pass it.
-   */
-  rewind(offset: bigint, token: number): void {
-    this.finish(offset, token);
-    if (token === this.generation && this.lastSeen !== null && offset <= this.lastSeen) {
-      this.lastSeen = offset - 1n;
-    }
   }
 
   /**

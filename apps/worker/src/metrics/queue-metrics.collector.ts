@@ -52,14 +52,18 @@ export class QueueMetricsCollector implements OnModuleInit {
       help: 'Webhooks disabled, by cause: "failing" (disabled automatically) or "api" (paused by a user)',
       labelNames: ['cause'],
       async collect() {
-        const rows: { cause: string; count: string }[] = await dataSource.query(
-          `SELECT CASE WHEN disabled_reason = $1 THEN 'api' ELSE 'failing' END AS cause,
-                  count(*) AS count
-             FROM webhooks
-            WHERE enabled = false AND deleted_at IS NULL
-            GROUP BY 1`,
-          [PAUSED_THROUGH_API],
-        );
+        this.reset();
+        const rows: { cause: string; count: string }[] | null = await dataSource
+          .query(
+            `SELECT CASE WHEN disabled_reason = $1 THEN 'api' ELSE 'failing' END AS cause,
+                    count(*) AS count
+               FROM webhooks
+              WHERE enabled = false AND deleted_at IS NULL
+              GROUP BY 1`,
+            [PAUSED_THROUGH_API],
+          )
+          .catch(() => null);
+        if (rows === null) return;
         // Both series always exist, so an alert on an increase sees the step from zero.
         this.set({ cause: 'failing' }, 0);
         this.set({ cause: 'api' }, 0);

@@ -16,6 +16,8 @@ import { DeliveryObserver } from './delivery-observer';
 
 /** A lease outlives the attempt's own timeout by this much before another worker may take over. */
 const LEASE_MARGIN_MS = 30_000;
+/** Recording stops retrying this long before the lease runs out and another worker may claim. */
+const RECORD_RETRY_RESERVE_MS = 5000;
 
 export interface AttemptResult {
   deliveryId: string;
@@ -116,17 +118,28 @@ export class AttemptDeliveryUseCase {
       failingForMs: this.config.delivery.failingWebhook.disableAfterMs,
       minFailures: this.config.delivery.failingWebhook.minAttempts,
     };
-    try {
-      await this.deliveries.recordAttempt(delivery, attempt, transition, policy);
-    } catch (error) {
-      if (!isPermanentDataError(error)) throw error;
-      this.logger.warn(`Delivery ${delivery.id}: response not storable: ${String(error)}`);
-      await this.deliveries.recordAttempt(
-        delivery,
-        { ...attempt, responseBody: '[response body could not be stored]' },
-        transition,
-        policy,
-      );
+    // The claim outlives the attempt by LEASE_MARGIN_MS: keep trying within it, so that a
+    // database blip after the send does not leave the outcome unrecorded (the delivery would
+    // then be sent again as a retry, behind the account's later events).
+    const giveUpAt = Date.now() + LEASE_MARGIN_MS - RECORD_RETRY_RESERVE_MS;
+    for (let failures = 0; ; failures += 1) {
+      try {
+        await this.deliveries.recordAttempt(delivery, attempt, transition, policy);
+        return;
+      } catch (error) {
+        if (isPermanentDataError(error)) {
+          this.logger.warn(`Delivery ${delivery.id}: response not storable: ${String(error)}`);
+          await this.deliveries.recordAttempt(
+            delivery,
+            { ...attempt, responseBody: '[response body could not be stored]' },
+            transition,
+            policy,
+          );
+          return;
+        }
+        if (Date.now() >= giveUpAt) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** failures, 2000)));
+      }
     }
   }
 

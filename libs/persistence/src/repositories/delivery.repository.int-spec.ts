@@ -40,20 +40,7 @@ describe('DeliveryRepository on a real Postgres', () => {
     database = await createIsolatedDatabase();
     dataSource = await new DataSource(dataSourceOptions(database.url, 4)).initialize();
     deliveries = new DeliveryRepository(dataSource);
-    const webhooks = dataSource.getRepository(WebhookEntity);
-    webhookIds = [randomUUID(), randomUUID()];
-    for (const id of webhookIds) {
-      await webhooks.insert({
-        id,
-        accountId,
-        url: 'http://127.0.0.1:9/hook',
-        eventTypes: ['*'],
-        description: null,
-        headers: {},
-        secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
-        enabled: true,
-      });
-    }
+    webhookIds = [await insertWebhook(accountId), await insertWebhook(accountId)];
   });
 
   const insertWebhook = async (owner: string): Promise<string> => {

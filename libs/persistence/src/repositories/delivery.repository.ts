@@ -182,7 +182,8 @@ export class DeliveryRepository {
     return this.claim({
       where: `((d.status IN ('retrying', 'pending') AND d.next_attempt_at <= now()) OR ${LEASE_EXPIRED})`,
       parameters: [],
-      orderBy: 'd.next_attempt_at',
+      // A lease left by a dead worker has no next_attempt_at: it is due since its expiry.
+      orderBy: 'COALESCE(d.next_attempt_at, d.lease_expires_at)',
       limit,
       leaseMs,
       trigger: 'scheduled',
