@@ -159,11 +159,20 @@ async function postgresServerForTests(): Promise<Choice> {
 
 /** A temp dir removed at the end of the run (after what runs in it has been stopped). */
 function runJest(jestArgs: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const jest = spawn(path.join(repoRoot, 'node_modules', '.bin', 'jest'), jestArgs, {
-    cwd: repoRoot,
-    env,
-    stdio: 'inherit',
-  });
+  // Two test files at a time even on 2 cores: the fault scenarios spend most of their time
+  // waiting (an outage of a minute, session timeouts, slow receivers), not computing.
+  const workers = jestArgs.some((arg) => /^(--maxWorkers|-w|--runInBand|-i)\b/.test(arg))
+    ? []
+    : ['--maxWorkers=2'];
+  const jest = spawn(
+    path.join(repoRoot, 'node_modules', '.bin', 'jest'),
+    [...workers, ...jestArgs],
+    {
+      cwd: repoRoot,
+      env,
+      stdio: 'inherit',
+    },
+  );
   cleanup.add(() => stopChild(jest, 10_000));
   return new Promise((resolve, reject) => {
     jest.once('error', reject);

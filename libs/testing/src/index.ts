@@ -9,3 +9,4 @@ export * from './stack';
 export * from './test-environment';
 export * from './webhook-receiver';
 export * from './tcp-proxy';
+export * from './ordered-stream';
