@@ -16,6 +16,8 @@ import { DeliveryObserver } from './delivery-observer';
 
 /** A lease outlives the attempt's own timeout by this much before another worker may take over. */
 const LEASE_MARGIN_MS = 30_000;
+/** How often a first attempt held by someone else is looked at again. */
+const HELD_POLL_MS = 250;
 /** Recording stops retrying this long before the lease runs out and another worker may claim. */
 const RECORD_RETRY_RESERVE_MS = 5000;
 
@@ -42,10 +44,21 @@ export class AttemptDeliveryUseCase {
     return this.config.delivery.timeoutMs + LEASE_MARGIN_MS;
   }
 
-  /** The first attempt; null when the delivery is not claimable (done, or held elsewhere). */
-  async executeFirst(deliveryId: string): Promise<AttemptResult | null> {
-    const delivery = await this.deliveries.claimFirstAttempt(deliveryId, this.leaseMs);
-    return delivery === null ? null : this.execute(delivery);
+  /**
+   * The first attempt; null when there is none to make (it was made, or the event is no
+   * longer `stillOwned`). While another holder's attempt is under way (a manual retry, or the
+   * previous owner of the partition right after a rebalance), it waits for that one to answer
+   * or its lease to run out: the account's next first attempt must not start before.
+   */
+  async executeFirst(deliveryId: string, stillOwned: () => boolean): Promise<AttemptResult | null> {
+    for (;;) {
+      const delivery = await this.deliveries.claimFirstAttempt(deliveryId, this.leaseMs);
+      if (delivery !== null) return this.execute(delivery);
+      const heldUntil = await this.deliveries.leaseHeldUntil(deliveryId);
+      if (heldUntil === null || !stillOwned()) return null;
+      const wait = Math.min(HELD_POLL_MS, Math.max(10, heldUntil.getTime() - Date.now()));
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
   }
 
   async execute(delivery: ClaimedDelivery): Promise<AttemptResult> {

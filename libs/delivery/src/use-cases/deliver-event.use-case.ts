@@ -55,7 +55,7 @@ export class DeliverEventUseCase {
   async attemptInOrder(deliveryIds: string[], stillOwned: () => boolean): Promise<boolean> {
     for (const deliveryId of deliveryIds) {
       if (!stillOwned()) return false;
-      await this.attempts.executeFirst(deliveryId);
+      await this.attempts.executeFirst(deliveryId, stillOwned);
     }
     return true;
   }

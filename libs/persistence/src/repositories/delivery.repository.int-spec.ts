@@ -212,9 +212,12 @@ describe('DeliveryRepository on a real Postgres', () => {
     // Read again after its webhooks stopped matching: what waits is still handed back.
     expect(await deliveries.recordEvent(event, [])).toEqual(awaiting);
     await deliveries.claimFirstAttempt(awaiting[0], 60_000);
-    // One is under way (its lease protects it); the other still waits.
+    // One is under way (its lease protects it, and says until when); the other still waits.
     expect(await deliveries.awaitingFirstAttempt(accountId, event.id)).toEqual(awaiting);
     expect(await deliveries.claimFirstAttempt(awaiting[0], 60_000)).toBeNull();
+    const heldUntil = await deliveries.leaseHeldUntil(awaiting[0]);
+    expect(heldUntil?.getTime()).toBeGreaterThan(Date.now() + 50_000);
+    expect(await deliveries.leaseHeldUntil(awaiting[1])).toBeNull();
   });
 
   it('replays a bounded window oldest first, and manual attempts of one webhook take turns with others', async () => {

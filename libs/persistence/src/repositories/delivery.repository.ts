@@ -172,6 +172,16 @@ export class DeliveryRepository {
     return claimed ?? null;
   }
 
+  /** When the live lease of a delivery under way ends; null when no attempt holds it. */
+  async leaseHeldUntil(deliveryId: string): Promise<Date | null> {
+    const rows: { lease_expires_at: Date }[] = await this.dataSource.query(
+      `SELECT lease_expires_at FROM deliveries
+       WHERE id = $1 AND status = 'delivering' AND lease_expires_at > now()`,
+      [deliveryId],
+    );
+    return rows[0]?.lease_expires_at ?? null;
+  }
+
   /**
    * Takes up to `limit` deliveries whose attempt is due, oldest first: retries, parked first
    * attempts whose lane's worker died, and those left `delivering` by a worker that died.
