@@ -54,6 +54,9 @@ export class KafkaAdminService implements OnModuleInit, OnModuleDestroy {
         replicationFactor: topicReplication,
       })),
       waitForLeaders: true,
+      // kafkajs waits 5 s by default for the new partitions' leaders; a busy broker (or a
+      // cluster electing many leaders) can take longer, and start-up must not fail for it.
+      timeout: 30_000,
     });
     this.logger.log(`Created topics ${missing.join(', ')} with ${topicPartitions} partitions`);
   }
