@@ -10,6 +10,8 @@ import { kafkaClientConfig } from './kafka-client.config';
  * broker does: past this, the broker counts as unreachable.
  */
 const ADMIN_DEADLINE_MS = 3_000;
+/** How long start-up waits for the topics to be created and led (a busy broker can be slow). */
+const TOPIC_READY_TIMEOUT_MS = 30_000;
 
 export interface PartitionLag {
   partition: number;
@@ -40,25 +42,46 @@ export class KafkaAdminService implements OnModuleInit, OnModuleDestroy {
     await this.admin.disconnect();
   }
 
-  /** The events topic and its dead-letter topic (same partitions and replication). */
+  /**
+   * The events topic and its dead-letter topic (same partitions and replication), created
+   * when missing, and known to the broker with their leaders before start-up goes on. A broker
+   * that just created a topic can answer "unknown topic" for a moment (kafkajs does not retry
+   * that one while waiting for leaders), so retriable errors are tried again for a while.
+   */
   async ensureTopic(): Promise<void> {
+    const deadline = Date.now() + TOPIC_READY_TIMEOUT_MS;
+    for (;;) {
+      try {
+        await this.createMissingTopics();
+        return;
+      } catch (error) {
+        const retriable = Reflect.get(Object(error), 'retriable') === true;
+        if (!retriable || Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+  }
+
+  private async createMissingTopics(): Promise<void> {
     const { topic, topicPartitions, topicReplication } = this.config.kafka;
+    const topics = [topic, deadLetterTopic(topic)];
     const existing = new Set(await this.admin.listTopics());
-    const missing = [topic, deadLetterTopic(topic)].filter((name) => !existing.has(name));
-    if (missing.length === 0) return;
-    // Two apps may race here: createTopics answers false for a topic that exists meanwhile.
-    await this.admin.createTopics({
-      topics: missing.map((name) => ({
-        topic: name,
-        numPartitions: topicPartitions,
-        replicationFactor: topicReplication,
-      })),
-      waitForLeaders: true,
-      // kafkajs waits 5 s by default for the new partitions' leaders; a busy broker (or a
-      // cluster electing many leaders) can take longer, and start-up must not fail for it.
-      timeout: 30_000,
-    });
-    this.logger.log(`Created topics ${missing.join(', ')} with ${topicPartitions} partitions`);
+    const missing = topics.filter((name) => !existing.has(name));
+    if (missing.length > 0) {
+      // Two apps may race here: createTopics answers false for a topic that exists meanwhile.
+      await this.admin.createTopics({
+        topics: missing.map((name) => ({
+          topic: name,
+          numPartitions: topicPartitions,
+          replicationFactor: topicReplication,
+        })),
+        waitForLeaders: true,
+        timeout: TOPIC_READY_TIMEOUT_MS,
+      });
+      this.logger.log(`Created topics ${missing.join(', ')} with ${topicPartitions} partitions`);
+    }
+    // Throws (retriably) until the broker knows both topics and their partitions' leaders.
+    await this.admin.fetchTopicMetadata({ topics });
   }
 
   /** Throws when no broker answers within ADMIN_DEADLINE_MS. */
