@@ -1,6 +1,7 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { navigate } from '../router';
 import { Field } from './common';
+import { useOnChange } from './use-on-change';
 
 /** The admin's account filter of a page; account keys see their own account only. */
 export function AccountFilter({
@@ -11,7 +12,7 @@ export function AccountFilter({
   accountId: string | undefined;
 }) {
   const [draft, setDraft] = useState(accountId ?? '');
-  useEffect(() => setDraft(accountId ?? ''), [accountId]);
+  useOnChange(accountId, () => setDraft(accountId ?? ''));
   return (
     <form
       class="filters"

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { DELIVERY_STATUSES, type Delivery, api, unwrap } from '../api/client';
 import { Empty, Field, Loading, ProblemBox, StatusBadge } from '../components/common';
 import { useApi } from '../components/use-api';
+import { useOnChange } from '../components/use-on-change';
 import { formatTime, isoToLocalInput, localInputToIso, shortId } from '../format';
 import type { Identity } from '../identity';
 import { href, navigate } from '../router';
@@ -116,7 +117,7 @@ export function DeliveriesPage({
 function FilterForm({ identity, filters }: { identity: Identity; filters: Filters }) {
   const [draft, setDraft] = useState<Filters>(filters);
   const filterKey = JSON.stringify(filters);
-  useEffect(() => setDraft(filters), [filterKey]);
+  useOnChange(filterKey, () => setDraft(filters));
   const set = (name: keyof Filters) => (event: { currentTarget: { value: string } }) =>
     setDraft({ ...draft, [name]: event.currentTarget.value });
   return (

@@ -1,14 +1,15 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { api, unwrap } from '../api/client';
 import { Empty, Field, Loading, ProblemBox } from '../components/common';
 import { useApi } from '../components/use-api';
+import { useOnChange } from '../components/use-on-change';
 import { formatTime } from '../format';
 import { href, navigate } from '../router';
 import { DeliveryTable } from './deliveries';
 
 export function EventPage({ id }: { id: string | undefined }) {
   const [draft, setDraft] = useState(id ?? '');
-  useEffect(() => setDraft(id ?? ''), [id]);
+  useOnChange(id, () => setDraft(id ?? ''));
   return (
     <section aria-labelledby="event-title">
       <h1 id="event-title">Event</h1>
