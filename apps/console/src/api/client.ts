@@ -12,14 +12,21 @@ export type EventWithDeliveries = Schemas['EventResponse'];
 export type StatsOverview = Schemas['StatsOverviewResponse'];
 export type DeliveryStatus = Delivery['status'];
 
-export const DELIVERY_STATUSES: readonly DeliveryStatus[] = [
-  'pending',
-  'delivering',
-  'succeeded',
-  'retrying',
-  'failed',
-  'discarded',
-];
+/**
+ * Every status, in lifecycle order. Keyed by the type generated from the api's document, so
+ * a status the api adds or drops fails the console's build instead of hiding from its filter.
+ */
+const STATUS_ORDER: Record<DeliveryStatus, number> = {
+  pending: 0,
+  delivering: 1,
+  succeeded: 2,
+  retrying: 3,
+  failed: 4,
+  discarded: 5,
+};
+export const DELIVERY_STATUSES = (Object.keys(STATUS_ORDER) as DeliveryStatus[]).sort(
+  (a, b) => STATUS_ORDER[a] - STATUS_ORDER[b],
+);
 
 /** An error answer of the api, `{ statusCode, error, message }`, or a network failure (0). */
 export class ApiProblem extends Error {
