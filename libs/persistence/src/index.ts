@@ -3,3 +3,4 @@ export * from './database-errors';
 export * from './entities';
 export * from './persistence.module';
 export * from './repositories';
+export * from './plain-sql';
