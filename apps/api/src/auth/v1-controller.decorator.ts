@@ -8,7 +8,9 @@ import {
 import { ApiRateLimitGuard } from '../rate-limits/api-rate-limit.guard';
 import { ApiKeyGuard } from './api-key.guard';
 
-const wholeSeconds = { type: 'integer', minimum: 0 } as const;
+/** Every 429 carries all four fields. */
+const field = (description: string) =>
+  ({ description, required: true, schema: { type: 'integer', minimum: 0 } }) as const;
 
 /**
  * A controller under /v1: authenticated with a Bearer API key, then counted against that
@@ -26,19 +28,10 @@ export function V1Controller(resource: string): ClassDecorator {
       description:
         'This API key is over its rate limit (API_RATE_LIMIT_PER_S, ADMIN_API_RATE_LIMIT_PER_S)',
       headers: {
-        'Retry-After': {
-          description: 'Seconds until the key may send again',
-          schema: wholeSeconds,
-        },
-        'RateLimit-Limit': {
-          description: 'Requests the key may make in the current window (its burst)',
-          schema: wholeSeconds,
-        },
-        'RateLimit-Remaining': { description: 'Requests left in the window', schema: wholeSeconds },
-        'RateLimit-Reset': {
-          description: 'Seconds until the window frees a request',
-          schema: wholeSeconds,
-        },
+        'Retry-After': field('Seconds until the key may send again'),
+        'RateLimit-Limit': field('Requests the key may make in any window: its burst'),
+        'RateLimit-Remaining': field('Requests left in the window: 0'),
+        'RateLimit-Reset': field('Seconds until the window frees a request'),
       },
     }),
   );
