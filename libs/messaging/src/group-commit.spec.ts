@@ -88,6 +88,24 @@ describe('GroupCommit', () => {
     expect(write.batches).toEqual([[4, 5], [3, 2], [30]]);
   });
 
+  it('drops an item whose signal aborts before its write, and refuses items past maxWaiting', async () => {
+    const write = new ControlledWrite();
+    const commit = new GroupCommit(write.write, { maxBatch: 10, maxInFlight: 1, maxWaiting: 2 });
+    const first = commit.submit(1);
+    await settle();
+    const abort = new AbortController();
+    const abandoned = commit.submit(2, abort.signal).catch((error: unknown) => error);
+    const kept = commit.submit(3);
+    await expect(commit.submit(4)).rejects.toThrow('2 items are already waiting');
+    abort.abort(new Error('caller gave up'));
+    await expect(abandoned).resolves.toEqual(new Error('caller gave up'));
+    write.finishNext();
+    await settle();
+    write.finishNext();
+    await expect(Promise.all([first, kept])).resolves.toEqual([10, 30]);
+    expect(write.batches).toEqual([[1], [3]]);
+  });
+
   it('rejects every item of a failed batch with its error', async () => {
     const failure = new Error('connection lost');
     const commit = new GroupCommit<number, number>(() => Promise.reject(failure), {
@@ -112,6 +130,7 @@ describe('GroupCommit', () => {
       commit.submit(item).catch((error: unknown) => error),
     );
     await expect(Promise.all(results)).resolves.toEqual([1, 2, refused, 4]);
+    // Alone one after another: the retries never exceed the writes allowed in flight.
     expect(batches).toEqual([[1, 2, 3, 4], [1], [2], [3], [4]]);
   });
 

@@ -9,6 +9,8 @@ export interface GroupCommitOptions<I> {
   weightOf?: (item: I) => number;
   /** Calls of `write` under way at once. */
   maxInFlight: number;
+  /** Items waiting for a write at most; beyond it `submit` refuses at once (GroupCommitFullError). */
+  maxWaiting?: number;
   /**
    * Items with the same key never share a batch (a later one waits for the next): for
    * statements that update one row per key and cannot apply two changes to it at once.
@@ -19,6 +21,14 @@ export interface GroupCommitOptions<I> {
    * again on its own, so one item the store refuses fails alone instead of its whole batch.
    */
   retryAloneWhen?: (error: unknown) => boolean;
+}
+
+/** The queue of items waiting for a write is full: the store behind it is not keeping up. */
+export class GroupCommitFullError extends Error {
+  constructor(waiting: number) {
+    super(`${waiting} items are already waiting to be written`);
+    this.name = 'GroupCommitFullError';
+  }
 }
 
 interface Pending<I, O> {
@@ -55,9 +65,30 @@ export class GroupCommit<I, O> {
     return this.queue.length;
   }
 
-  submit(item: I): Promise<O> {
+  /**
+   * Resolves with the item's result once its batch is written. When `signal` aborts before
+   * the item went into a write, the item is taken out of the queue and never written.
+   */
+  submit(item: I, signal?: AbortSignal): Promise<O> {
+    if (this.queue.length >= (this.options.maxWaiting ?? Infinity)) {
+      return Promise.reject(new GroupCommitFullError(this.queue.length));
+    }
+    if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise<O>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
+      const onAbort = () => {
+        const index = this.queue.indexOf(pending);
+        if (index === -1) return; // already being written: its write decides
+        this.queue.splice(index, 1);
+        reject(signal?.reason);
+      };
+      const settled = () => signal?.removeEventListener('abort', onAbort);
+      const pending: Pending<I, O> = {
+        item,
+        resolve: (result) => (settled(), resolve(result)),
+        reject: (error) => (settled(), reject(error)),
+      };
+      this.queue.push(pending);
+      signal?.addEventListener('abort', onAbort, { once: true });
       // Items submitted in the same turn of the event loop join one batch.
       if (!this.scheduled) {
         this.scheduled = true;
@@ -121,7 +152,8 @@ export class GroupCommit<I, O> {
       batch.forEach((pending, index) => pending.resolve(results[index]));
     } catch (error) {
       if (batch.length > 1 && this.options.retryAloneWhen?.(error)) {
-        await Promise.all(batch.map((pending) => this.run([pending])));
+        // One after another, within this write's place among those in flight.
+        for (const pending of batch) await this.run([pending]);
         return;
       }
       batch.forEach((pending) => pending.reject(error));

@@ -1,5 +1,6 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { ClientKafka } from '@nestjs/microservices';
+import { Partitioners } from 'kafkajs';
 import { lastValueFrom } from 'rxjs';
 import { AppConfig } from '@libs/config';
 import { EVENT_HEADERS, WebhookEventMessage, serializeEvent } from '@libs/contracts';
@@ -27,8 +28,10 @@ const PRODUCE_BATCH = 500;
  * An event larger than this (MAX_EVENT_BYTES allows it) goes alone.
  */
 const PRODUCE_BATCH_BYTES = 512 * 1024;
-/** Produce requests awaiting acknowledgement at once. */
-const PRODUCES_IN_FLIGHT = 4;
+/** Produce requests awaiting acknowledgement at once, per partition. */
+const PRODUCES_IN_FLIGHT = 2;
+/** Events waiting for a produce request, per partition: beyond it the api answers 503 at once. */
+const WAITING_PER_PARTITION = 5_000;
 
 interface OutgoingMessage {
   key: string;
@@ -40,17 +43,35 @@ interface OutgoingMessage {
  * Writes events to the topic, keyed by account so each account's events stay in order.
  * Concurrent requests share produce calls (group commit): each request still answers only
  * once every in-sync replica has its event (acks=all), and a busy api sends a few large
- * produce requests instead of one per event.
+ * produce requests instead of one per event. Batches are formed per partition (the
+ * producer's own murmur2 choice), so a partition whose leader is being elected holds up its
+ * own events only.
  */
 @Injectable()
 export class EventPublisher implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly produce: GroupCommit<OutgoingMessage, undefined>;
+  private readonly partitions: GroupCommit<OutgoingMessage, undefined>[];
+  private readonly partitionOf: (key: string) => number;
 
   constructor(
     @Inject(EVENTS_PRODUCER) private readonly client: ClientKafka,
     private readonly config: AppConfig,
   ) {
-    this.produce = new GroupCommit(
+    const count = config.kafka.topicPartitions;
+    this.partitions = Array.from({ length: count }, () => this.partitionBatches());
+    const partitioner = Partitioners.DefaultPartitioner();
+    const partitionMetadata = Array.from({ length: count }, (_, partitionId) => ({
+      partitionId,
+      leader: 0,
+      replicas: [0],
+      isr: [0],
+      partitionErrorCode: 0,
+    }));
+    this.partitionOf = (key) =>
+      partitioner({ topic: config.kafka.topic, partitionMetadata, message: { key, value: null } });
+  }
+
+  private partitionBatches(): GroupCommit<OutgoingMessage, undefined> {
+    return new GroupCommit(
       async (messages) => {
         await lastValueFrom(this.client.emitBatch(this.config.kafka.topic, { messages }));
         return messages.map(() => undefined);
@@ -58,6 +79,7 @@ export class EventPublisher implements OnApplicationBootstrap, OnApplicationShut
       {
         maxBatch: PRODUCE_BATCH,
         maxInFlight: PRODUCES_IN_FLIGHT,
+        maxWaiting: WAITING_PER_PARTITION,
         maxWeight: PRODUCE_BATCH_BYTES,
         weightOf: (message) => Buffer.byteLength(message.value) + Buffer.byteLength(message.key),
       },
@@ -78,14 +100,18 @@ export class EventPublisher implements OnApplicationBootstrap, OnApplicationShut
    */
   async publish(event: WebhookEventMessage): Promise<void> {
     // Always the {key, value} envelope: a bare object with a `key` field would be taken for one.
-    const acknowledged = this.produce.submit({
-      key: event.account_id,
-      value: serializeEvent(event),
-      headers: {
-        [EVENT_HEADERS.eventType]: event.type,
-        [EVENT_HEADERS.contentType]: 'application/json',
+    // A request given up on leaves the queue if its event was not sent yet.
+    const acknowledged = this.partitions[this.partitionOf(event.account_id)].submit(
+      {
+        key: event.account_id,
+        value: serializeEvent(event),
+        headers: {
+          [EVENT_HEADERS.eventType]: event.type,
+          [EVENT_HEADERS.contentType]: 'application/json',
+        },
       },
-    });
+      AbortSignal.timeout(PUBLISH_DEADLINE_MS),
+    );
     await withDeadline(acknowledged, PUBLISH_DEADLINE_MS, 'Kafka acknowledgement');
   }
 }

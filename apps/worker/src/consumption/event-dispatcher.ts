@@ -22,8 +22,13 @@ const COMMIT_INTERVAL_MS = 200;
  * with a hanging receiver and a long backlog included).
  */
 const MAX_HELD_EVENTS = 100_000;
-/** Events read but not yet stored (their values are in memory); past it the consumer waits. */
+/**
+ * Events read but not yet stored, whose values are in memory (raw and parsed): past either
+ * bound the consumer waits. Reading is much faster than storing when a backlog is caught up,
+ * so with large events the bytes are what matter.
+ */
 const MAX_UNSTORED_EVENTS = 2_000;
+const MAX_UNSTORED_BYTES = 32 * 1024 * 1024;
 /** An account holding this many events is backlogged: its further events count as deferred. */
 const BACKLOG_THRESHOLD = 20;
 /**
@@ -69,6 +74,7 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   private readonly slots: Slot;
   private readonly partitions = new Map<number, PartitionOffsets>();
   private unstored = 0;
+  private unstoredBytes = 0;
   private readonly assignment = new AssignmentWatch({
     onRejoined: () => this.forgetAllWork(),
     onCommitted: (partition, offset) => this.partitions.get(partition)?.committed(offset),
@@ -91,12 +97,8 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     this.maxEventBytes = config.http.maxEventBytes;
     const limit = pLimit(concurrency);
     this.slots = (work) => limit(work);
-    this.pool = new KeyedWorkPool(
-      concurrency * LANES_PER_SLOT,
-      MAX_HELD_EVENTS,
-      MAX_HELD_EVENTS,
-      (key, error) =>
-        this.logger.error(`Unexpected failure in the lane of account ${key}: ${String(error)}`),
+    this.pool = new KeyedWorkPool(concurrency * LANES_PER_SLOT, (key, error) =>
+      this.logger.error(`Unexpected failure in the lane of account ${key}: ${String(error)}`),
     );
   }
 
@@ -139,7 +141,11 @@ export class EventDispatcher implements BeforeApplicationShutdown {
       return;
     }
     const roomLeft = () =>
-      Promise.resolve(this.pool.size < MAX_HELD_EVENTS && this.unstored < MAX_UNSTORED_EVENTS);
+      Promise.resolve(
+        this.pool.size < MAX_HELD_EVENTS &&
+          this.unstored < MAX_UNSTORED_EVENTS &&
+          this.unstoredBytes < MAX_UNSTORED_BYTES,
+      );
     if (!(await roomLeft()) && !(await this.waitFor(roomLeft, heartbeat))) return;
     const event = parsed.event;
     if (this.pool.heldFor(event.account_id) >= BACKLOG_THRESHOLD) this.metrics.eventDeferred();
@@ -157,7 +163,9 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     ref: MessageRef,
     message: KafkaMessage,
   ): Promise<string[] | null> {
+    const bytes = message.value?.length ?? 0;
     this.unstored += 1;
+    this.unstoredBytes += bytes;
     try {
       for (let failures = 0; this.owns(ref); failures += 1) {
         try {
@@ -178,6 +186,7 @@ export class EventDispatcher implements BeforeApplicationShutdown {
       return null;
     } finally {
       this.unstored -= 1;
+      this.unstoredBytes -= bytes;
     }
   }
 

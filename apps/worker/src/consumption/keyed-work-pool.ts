@@ -10,9 +10,8 @@ interface Lane {
  * another, in submission order. Lanes take turns: a key with a long backlog gives its
  * slot back after each task, so it cannot starve the others.
  *
- * It never blocks its caller: `trySubmit` refuses a task when `capacity` tasks are held
- * already, or `perKeyLimit` for that key, and the caller decides what to do instead;
- * `submit` queues regardless.
+ * It never blocks its caller and bounds nothing itself: the caller watches `size` and
+ * `heldFor` and decides when to wait.
  */
 export class KeyedWorkPool {
   private readonly lanes = new Map<string, Lane>();
@@ -24,15 +23,9 @@ export class KeyedWorkPool {
 
   constructor(
     private readonly concurrency: number,
-    private readonly capacity: number,
-    private readonly perKeyLimit: number,
     private readonly onTaskError: (key: string, error: unknown) => void,
   ) {
-    if (concurrency < 1 || capacity < concurrency || perKeyLimit < 1) {
-      throw new RangeError(
-        'KeyedWorkPool needs concurrency, capacity >= concurrency and perKeyLimit >= 1',
-      );
-    }
+    if (concurrency < 1) throw new RangeError('KeyedWorkPool needs a concurrency of 1 or more');
   }
 
   /** Tasks accepted and not yet finished. */
@@ -50,14 +43,7 @@ export class KeyedWorkPool {
     return lane === undefined ? 0 : lane.tasks.length + (lane.running ? 1 : 0);
   }
 
-  /** Accepts the task if the pool and the key's lane have room; false otherwise. */
-  trySubmit(key: string, task: Task): boolean {
-    if (this.held >= this.capacity || this.heldFor(key) >= this.perKeyLimit) return false;
-    this.submit(key, task);
-    return true;
-  }
-
-  /** Queues the task whatever the limits: for the few tasks a caller must not lose. */
+  /** Queues the task behind the key's earlier ones. */
   submit(key: string, task: Task): void {
     this.held += 1;
     const lane = this.lanes.get(key) ?? { tasks: [], running: false };

@@ -41,6 +41,8 @@ const runNow: Slot = (work) => work();
 /** A request that went out (or, with no response, a webhook found gone): to be recorded. */
 interface SentAttempt {
   delivery: ClaimedDelivery;
+  /** When the claim was asked for: its lease ends no earlier than this plus `leaseMs`. */
+  claimedAt: number;
   response: WebhookResponse | null;
 }
 
@@ -97,8 +99,9 @@ export class AttemptDeliveryUseCase {
    * longer `stillOwned`). While another holder's attempt is under way (a manual retry, or the
    * previous owner of the partition right after a rebalance), it waits for that one to answer
    * or its lease to run out: the account's next first attempt must not start before.
-   * Only the request runs inside `slot` (a delivery slot): claiming the delivery and
-   * recording the outcome wait for Postgres without holding one.
+   * The claim and the request run inside `slot` (a delivery slot), back to back: a claim never
+   * waits for a slot (its lease could run out, its webhook change meanwhile); recording the
+   * outcome waits for Postgres without holding the slot.
    */
   async executeFirst(
     deliveryId: string,
@@ -106,12 +109,14 @@ export class AttemptDeliveryUseCase {
     slot: Slot = runNow,
   ): Promise<AttemptResult | null> {
     for (;;) {
-      const claimedAt = Date.now();
-      const delivery = await this.claims.submit(deliveryId);
-      if (delivery !== null) {
-        const sent = await slot(() => this.sendWithinLease(delivery, claimedAt));
-        return sent === null ? null : this.settle(sent);
-      }
+      const sent = await slot(async () => {
+        if (!stillOwned()) return null;
+        const claimedAt = Date.now();
+        const delivery = await this.claims.submit(deliveryId);
+        return delivery === null ? null : this.send(delivery, claimedAt);
+      });
+      if (sent !== null) return this.settle(sent);
+      if (!stillOwned()) return null;
       const heldUntil = await this.deliveries.leaseHeldUntil(deliveryId);
       if (heldUntil === null || !stillOwned()) return null;
       const wait = Math.min(HELD_POLL_MS, Math.max(10, heldUntil.getTime() - Date.now()));
@@ -119,32 +124,14 @@ export class AttemptDeliveryUseCase {
     }
   }
 
-  /**
-   * Sends a delivery claimed before its slot was free. Should the wait for the slot have
-   * eaten half the lease's margin (every slot busy with slow receivers), the lease is renewed
-   * first, so it cannot run out mid-request; null when the claim was lost meanwhile.
-   */
-  private async sendWithinLease(
-    delivery: ClaimedDelivery,
-    claimedAt: number,
-  ): Promise<SentAttempt | null> {
-    if (
-      Date.now() - claimedAt > LEASE_MARGIN_MS / 2 &&
-      !(await this.deliveries.renewLease(delivery, this.leaseMs))
-    ) {
-      return null;
-    }
-    return this.send(delivery);
-  }
-
   /** One attempt of a claimed delivery: send it, record the outcome, decide what comes next. */
-  async execute(delivery: ClaimedDelivery): Promise<AttemptResult> {
-    return this.settle(await this.send(delivery));
+  async execute(delivery: ClaimedDelivery, claimedAt = Date.now()): Promise<AttemptResult> {
+    return this.settle(await this.send(delivery, claimedAt));
   }
 
   /** Sends the claimed delivery, or discards it when its webhook is gone. */
-  private async send(delivery: ClaimedDelivery): Promise<SentAttempt> {
-    if (!delivery.webhook.active) return { delivery, response: null };
+  private async send(delivery: ClaimedDelivery, claimedAt: number): Promise<SentAttempt> {
+    if (!delivery.webhook.active) return { delivery, claimedAt, response: null };
     this.observer.attemptStarted();
     try {
       const response = await this.client.send({
@@ -152,13 +139,13 @@ export class AttemptDeliveryUseCase {
         headers: this.requestHeaders(delivery),
         body: delivery.body,
       });
-      return { delivery, response };
+      return { delivery, claimedAt, response };
     } finally {
       this.observer.attemptFinished();
     }
   }
 
-  private async settle({ delivery, response }: SentAttempt): Promise<AttemptResult> {
+  private async settle({ delivery, claimedAt, response }: SentAttempt): Promise<AttemptResult> {
     if (response === null) {
       await this.deliveries.discardUnsent(delivery, 'webhook disabled or deleted');
       this.observer.deliveryDiscarded();
@@ -181,6 +168,7 @@ export class AttemptDeliveryUseCase {
           });
     await this.record(
       delivery,
+      claimedAt,
       {
         trigger: delivery.trigger,
         startedAt: response.startedAt,
@@ -211,13 +199,14 @@ export class AttemptDeliveryUseCase {
    */
   private async record(
     delivery: ClaimedDelivery,
+    claimedAt: number,
     attempt: AttemptRecord,
     transition: DeliveryTransition,
   ): Promise<void> {
     // The claim outlives the attempt by LEASE_MARGIN_MS: keep trying within it, so that a
     // database blip after the send does not leave the outcome unrecorded (the delivery would
     // then be sent again as a retry, behind the account's later events).
-    const giveUpAt = Date.now() + LEASE_MARGIN_MS - RECORD_RETRY_RESERVE_MS;
+    const giveUpAt = claimedAt + this.leaseMs - RECORD_RETRY_RESERVE_MS;
     for (let failures = 0; ; failures += 1) {
       try {
         await this.outcomes.submit({ delivery, attempt, transition });

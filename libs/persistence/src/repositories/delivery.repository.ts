@@ -249,18 +249,6 @@ export class DeliveryRepository {
     });
   }
 
-  /** Extends the lease of a delivery this worker still holds; false when the claim was lost. */
-  async renewLease(delivery: ClaimedDelivery, leaseMs: number): Promise<boolean> {
-    const rows: unknown[] = await this.sql(
-      `UPDATE deliveries
-       SET lease_expires_at = now() + make_interval(secs => $3::double precision / 1000)
-       WHERE id = $1 AND claim_token = $2
-       RETURNING id`,
-      [delivery.id, delivery.claimToken, leaseMs],
-    );
-    return rows.length > 0;
-  }
-
   /** When the live lease of a delivery under way ends; null when no attempt holds it. */
   async leaseHeldUntil(deliveryId: string): Promise<Date | null> {
     const rows: { lease_expires_at: Date }[] = await this.sql(
@@ -347,6 +335,9 @@ export class DeliveryRepository {
       }
     }
     if (common.length === 0) return;
+    // In webhook order: two batches touching the same endpoints lock their rows in the
+    // same order, so they wait for each other instead of deadlocking.
+    common.sort((a, b) => compare(a.delivery.webhook.id, b.delivery.webhook.id));
     const failing = await recordAttemptsStatement(this.sql, common);
     for (const health of failing) {
       if (
@@ -468,6 +459,10 @@ export class DeliveryRepository {
     );
     return rows.map((row) => toClaimedDelivery(row, options.trigger));
   }
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function eventKey(accountId: string, eventId: string): string {
