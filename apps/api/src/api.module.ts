@@ -21,7 +21,7 @@ export class ApiModule implements NestModule {
         PrometheusMetricsModule,
         ApiMetricsModule,
         HealthModule,
-        EventsModule,
+        EventsModule.register(config),
         WebhooksModule,
         DeliveriesModule,
         AccountsModule,

@@ -79,7 +79,8 @@ const topicName = z
 /** Every environment variable the service reads, with its default. */
 export const environmentSchema = z
   .object({
-    KAFKA_BROKERS: brokerList,
+    /** Required in kafka mode; direct mode never reads it. */
+    KAFKA_BROKERS: brokerList.optional(),
     KAFKA_TOPIC: topicName,
     KAFKA_CONSUMER_GROUP: z.string().min(1).default('webhook-consumers'),
     KAFKA_TOPIC_PARTITIONS: integer(10, 1, 10_000),
@@ -117,6 +118,9 @@ export const environmentSchema = z
     WEBHOOK_ALLOW_PRIVATE_NETWORKS: boolean(false),
     RETENTION_DAYS: integer(30, 1, 3650),
     MAX_EVENT_BYTES: integer(262_144, 1024, 10 * 1024 * 1024),
+    DELIVERY_MODE: z
+      .enum(['kafka', 'direct'], { errorMap: () => ({ message: 'must be kafka or direct' }) })
+      .default('kafka'),
     LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
         errorMap: () => ({
@@ -146,3 +150,14 @@ export const environmentSchema = z
   });
 
 export type Environment = z.infer<typeof environmentSchema>;
+
+/**
+ * Variables required only in some mode. Checked apart from the schema, whose refinements do
+ * not run while another variable is invalid: every missing one is named at once.
+ */
+export function modeRequirements(env: Record<string, string | undefined>): string[] {
+  const kafkaMode = env.DELIVERY_MODE === undefined || env.DELIVERY_MODE === 'kafka';
+  return kafkaMode && env.KAFKA_BROKERS === undefined
+    ? ['KAFKA_BROKERS: is required (comma-separated host:port list) unless DELIVERY_MODE=direct']
+    : [];
+}

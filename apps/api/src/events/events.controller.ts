@@ -26,7 +26,10 @@ export class EventsController {
     private readonly getEvent: GetEventUseCase,
   ) {}
 
-  /** Accepts an event once Kafka has it (acks=all); delivery happens asynchronously. */
+  /**
+   * Accepts an event once Kafka has it (acks=all), or in direct mode once Postgres has it;
+   * delivery happens asynchronously.
+   */
   @Post()
   @HttpCode(HttpStatus.ACCEPTED)
   @ApiHeader({

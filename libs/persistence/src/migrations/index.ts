@@ -4,6 +4,7 @@ import { AccountsAndRetention1764345600000 } from './1764345600000-AccountsAndRe
 import { TimeOrderedHistoryIndexes1764432000000 } from './1764432000000-TimeOrderedHistoryIndexes';
 import { ClaimTokensAndIdempotentBodies1764518400000 } from './1764518400000-ClaimTokensAndIdempotentBodies';
 import { AccountScopedEventIds1764604800000 } from './1764604800000-AccountScopedEventIds';
+import { DirectDeliveryQueue1764777600000 } from './1764777600000-DirectDeliveryQueue';
 
 /** Listed explicitly: the apps are bundled, so a glob over migration files would find nothing. */
 export const MIGRATIONS = [
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   TimeOrderedHistoryIndexes1764432000000,
   ClaimTokensAndIdempotentBodies1764518400000,
   AccountScopedEventIds1764604800000,
+  DirectDeliveryQueue1764777600000,
 ];
