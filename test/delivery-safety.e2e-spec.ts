@@ -201,13 +201,13 @@ describe('a flood of events for a hanging receiver (e2e)', () => {
   });
 });
 
-describe('private address guard (e2e)', () => {
+describe.each(['kafka', 'direct'] as const)('private address guard, %s mode (e2e)', (mode) => {
   let stack: Stack;
   const receiver = new WebhookReceiver();
 
   beforeAll(async () => {
     await receiver.start();
-    stack = await Stack.start({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'false' });
+    stack = await Stack.start({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'false' }, { mode });
   });
 
   afterAll(async () => {

@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { WebhookEventMessage } from '@libs/contracts';
 import { StoreDirectEventUseCase } from '@libs/delivery';
-import { EventPublisher } from './event-publisher';
+import { withDeadline } from '@libs/messaging';
+import { EventPublisher, PUBLISH_DEADLINE_MS } from './event-publisher';
 
 /**
  * Direct mode: the event and its deliveries are committed to Postgres before the 202, and the
@@ -16,6 +17,7 @@ export class DirectEventPublisher extends EventPublisher {
   }
 
   publish(event: WebhookEventMessage): Promise<void> {
-    return this.storeDirectEvent.execute(event);
+    const stored = this.storeDirectEvent.execute(event);
+    return withDeadline(stored, PUBLISH_DEADLINE_MS, 'Postgres commit of the event');
   }
 }

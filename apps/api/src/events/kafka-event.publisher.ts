@@ -4,18 +4,9 @@ import { lastValueFrom } from 'rxjs';
 import { AppConfig } from '@libs/config';
 import { EVENT_HEADERS, WebhookEventMessage, serializeEvent } from '@libs/contracts';
 import { withDeadline } from '@libs/messaging';
-import { EventPublisher } from './event-publisher';
+import { EventPublisher, PUBLISH_DEADLINE_MS } from './event-publisher';
 
 export const EVENTS_PRODUCER = Symbol('EVENTS_PRODUCER');
-
-/**
- * How long POST /v1/events waits for Kafka's acknowledgement before answering 503. A healthy
- * broker acknowledges in milliseconds; without a bound, a broker that is down would hold
- * every request for the whole kafkajs retry budget (about a minute), past most clients'
- * timeouts. A send given up on may still land later: the client's retry with the same event
- * `id` or Idempotency-Key is then delivered once.
- */
-export const PUBLISH_DEADLINE_MS = 5_000;
 
 /** Writes events to the topic, keyed by account so each account's events stay in order. */
 @Injectable()
