@@ -141,10 +141,7 @@ describe('DirectQueueRepository on a real Postgres', () => {
   it('hands each lane to one claimer at a time, and to another once the lease ran out', async () => {
     const accounts = await Promise.all(Array.from({ length: 6 }, () => accountWithEvents(1)));
     const ours = new Set(accounts.map((account) => account.accountId));
-    const [a, b] = await Promise.all([
-      queue.claimLanes(100, 300),
-      queue.claimLanes(100, 300),
-    ]);
+    const [a, b] = await Promise.all([queue.claimLanes(100, 300), queue.claimLanes(100, 300)]);
     const claimedA = a.filter((lane) => ours.has(lane.accountId));
     const claimedB = b.filter((lane) => ours.has(lane.accountId));
     expect(claimedA.length + claimedB.length).toBe(6);
@@ -163,9 +160,7 @@ describe('DirectQueueRepository on a real Postgres', () => {
     expect(await queue.nextInLane(formerHolder, [], 10)).toBeNull();
     expect(await queue.renewLanes([formerHolder], LEASE_MS)).toEqual(new Set());
     await queue.releaseLane(formerHolder, [], false);
-    expect(await queue.renewLanes([takenOver], LEASE_MS)).toEqual(
-      new Set([accounts[0].accountId]),
-    );
+    expect(await queue.renewLanes([takenOver], LEASE_MS)).toEqual(new Set([accounts[0].accountId]));
     for (const lane of [...claimedA, ...claimedB]) await queue.releaseLane(lane, [], false);
   });
 
@@ -221,7 +216,7 @@ describe('DirectQueueRepository on a real Postgres', () => {
     // One lane per claim, so the claims come in the order the lanes are handed out.
     const order = async () => {
       const claimed: LaneLease[] = [];
-      for (let lane = await queue.claimLanes(1, LEASE_MS); lane.length > 0; ) {
+      for (let lane = await queue.claimLanes(1, LEASE_MS); lane.length > 0;) {
         claimed.push(...lane);
         lane = await queue.claimLanes(1, LEASE_MS);
       }
