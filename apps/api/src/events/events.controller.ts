@@ -26,10 +26,7 @@ export class EventsController {
     private readonly getEvent: GetEventUseCase,
   ) {}
 
-  /**
-   * Accepts an event once Kafka has it (acks=all), or in direct mode once Postgres has it;
-   * delivery happens asynchronously.
-   */
+  /** Accepts an event once Kafka (in direct mode: Postgres) has it; delivery is asynchronous. */
   @Post()
   @HttpCode(HttpStatus.ACCEPTED)
   @ApiHeader({

@@ -47,10 +47,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /**
-         * Accepts an event once Kafka has it (acks=all), or in direct mode once Postgres has it;
-         *     delivery happens asynchronously.
-         */
+        /** Accepts an event once Kafka (in direct mode: Postgres) has it; delivery is asynchronous. */
         post: operations["EventsController_publish"];
         delete?: never;
         options?: never;
