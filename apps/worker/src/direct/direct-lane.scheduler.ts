@@ -7,6 +7,7 @@ import {
 import { AppConfig } from '@libs/config';
 import { DrainDirectLaneUseCase, LANE_LEASE_MS } from '@libs/delivery';
 import { DirectWorkListener, LaneLease } from '@libs/persistence';
+import { WorkerMetrics } from '../metrics/worker-metrics';
 
 /** Leases are renewed three times per lease: two renewals may fail before a lane is lost. */
 const RENEW_INTERVAL_MS = LANE_LEASE_MS / 3;
@@ -43,11 +44,13 @@ export class DirectLaneScheduler implements OnApplicationBootstrap, BeforeApplic
   private polling: Promise<void> | null = null;
   private pollAgain = false;
   private renewing = false;
+  private pollFailing = false;
   private stopping = false;
 
   constructor(
     private readonly config: AppConfig,
     private readonly lanes: DrainDirectLaneUseCase,
+    private readonly metrics: WorkerMetrics,
   ) {
     this.listener = new DirectWorkListener(config.database.url, () => this.poll());
   }
@@ -90,8 +93,14 @@ export class DirectLaneScheduler implements OnApplicationBootstrap, BeforeApplic
     const sentAt = Date.now();
     try {
       for (const lease of await this.lanes.claim(free)) this.start(lease, sentAt);
+      if (this.pollFailing) this.logger.log('Polling for direct-mode lanes works again');
+      this.pollFailing = false;
     } catch (error) {
-      this.logger.warn(`Polling for direct-mode lanes failed: ${String(error)}`);
+      // Once per outage, not once per poll.
+      if (!this.pollFailing) {
+        this.logger.warn(`Polling for direct-mode lanes failed: ${String(error)}`);
+      }
+      this.pollFailing = true;
     }
   }
 
@@ -105,7 +114,10 @@ export class DirectLaneScheduler implements OnApplicationBootstrap, BeforeApplic
     // A lane of ours whose lease ran out (Postgres was away) and claimed again: the old
     // holder sees it is no longer valid and stops.
     this.held.set(lease.accountId, lane);
+    // A lane has at most one attempt under way: its account counts as one delivery in flight.
+    this.metrics.eventAccepted();
     const work = this.work(lane).finally(() => {
+      this.metrics.eventFinished();
       if (this.held.get(lease.accountId) === lane) this.held.delete(lease.accountId);
       this.running.delete(work);
       // A slot is free: take the next lane waiting.
