@@ -1,6 +1,10 @@
 import { parseArgs } from 'node:util';
 
+export type DeliveryMode = 'kafka' | 'direct';
+
 export interface BenchOptions {
+  /** DELIVERY_MODE of the service; two for a side-by-side run (same machine, same run). */
+  deliveryModes: DeliveryMode[];
   events: number;
   accounts: number;
   workers: number;
@@ -12,10 +16,11 @@ export interface BenchOptions {
   /** POST /v1/events requests in flight during the throughput phase. */
   publishConcurrency: number;
   /**
-   * drain: the worker starts once all events are in Kafka, so delivery is measured alone, like
-   * the raw pipeline. live: the worker runs during ingest, and both compete for the CPU.
+   * drain: the worker starts once all events are accepted (in Kafka, or in Postgres in direct
+   * mode), so delivery is measured alone, like the raw pipeline. live: the worker runs during
+   * ingest, and both compete for the CPU.
    */
-  mode: 'drain' | 'live';
+  schedule: 'drain' | 'live';
   quick: boolean;
 }
 
@@ -28,11 +33,14 @@ const USAGE = `npm run bench -- [options]
   --rate R                events per second in the latency phase (default 200)
   --latency-seconds S     length of the latency phase (default 20; --quick 10)
   --publish-concurrency C POST /v1/events in flight in the throughput phase (default 32)
+  --mode M                kafka (default), direct (DELIVERY_MODE=direct: no Kafka in the
+                          service) or both: the two side by side in one run, Kafka first
   --live                  run the worker during ingest instead of draining the backlog after it
   --quick                 a smoke run: 1000 events, 10 s of latency
   --help                  this text
 
-Kafka: KAFKA_BROKERS if set, else a fresh broker. PostgreSQL: DATABASE_URL if set, else a scratch
+Kafka (for Kafka mode and the raw pipeline, which is a bare Kafka consumer in every mode):
+KAFKA_BROKERS if set, else a fresh broker. PostgreSQL: DATABASE_URL if set, else a scratch
 database on 127.0.0.1:5432 (else an embedded server). Results: bench/results/latest.json.`;
 
 /** The options from the command line; prints the usage and exits on --help or a bad value. */
@@ -47,6 +55,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       rate: { type: 'string' },
       'latency-seconds': { type: 'string' },
       'publish-concurrency': { type: 'string' },
+      mode: { type: 'string' },
       live: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -59,6 +68,7 @@ export function parseOptions(argv: string[]): BenchOptions {
   }
   const quick = values.quick ?? false;
   return {
+    deliveryModes: deliveryModes(values.mode ?? 'kafka'),
     events: positiveInteger('--events', values.events ?? (quick ? '1000' : '5000')),
     accounts: positiveInteger('--accounts', values.accounts ?? '100'),
     workers: positiveInteger(
@@ -75,9 +85,16 @@ export function parseOptions(argv: string[]): BenchOptions {
       '--publish-concurrency',
       values['publish-concurrency'] ?? '32',
     ),
-    mode: values.live ? 'live' : 'drain',
+    schedule: values.live ? 'live' : 'drain',
     quick,
   };
+}
+
+function deliveryModes(text: string): DeliveryMode[] {
+  if (text === 'kafka' || text === 'direct') return [text];
+  if (text === 'both') return ['kafka', 'direct'];
+  console.error(`--mode must be kafka, direct or both, got "${text}"\n\n${USAGE}`);
+  process.exit(2);
 }
 
 /** Caps keep every phase bounded in time even with a mistyped value. */

@@ -2,7 +2,11 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
-/** bench/results/latest.json: exactly the keys of the contract's "Benchmark output". */
+/**
+ * bench/results/latest.json: the keys of the contract's "Benchmark output", plus the
+ * DELIVERY_MODE measured; a side-by-side run (--mode both) adds the direct mode's figures
+ * under `direct`.
+ */
 export interface BenchResult {
   machine: string;
   events: number;
@@ -17,6 +21,8 @@ export interface BenchResult {
   worker_rss_mb_max: number;
   duplicates: number;
   missing: number;
+  delivery_mode: 'kafka' | 'direct';
+  direct?: Omit<BenchResult, 'machine' | 'direct'>;
 }
 
 export const RESULTS_FILE = path.join(__dirname, 'results', 'latest.json');

@@ -1,10 +1,13 @@
 /**
  * `npm run bench`: throughput, raw limit, latency and memory of the service, on this machine,
  * loopback only. Prints a table and writes bench/results/latest.json (the contract's keys).
+ * `--mode direct` measures direct mode (DELIVERY_MODE=direct) instead of Kafka mode;
+ * `--mode both` measures the two side by side in one run (their own api, worker and accounts
+ * each, one after the other), and the results file gets the direct figures under `direct`.
  *
  * 1. Throughput: N events over M accounts (one webhook each, on a local receiver) published
  *    through POST /v1/events; ingest_per_s counts the 202s. By default the worker starts once
- *    the events are all in Kafka and drains the backlog (--live runs it during ingest instead);
+ *    the events are all accepted and drains the backlog (--live runs it during ingest instead);
  *    delivered_per_s is N over the time from the first arrival to the last.
  * 2. Raw limit: the same N events through a bare kafkajs producer and consumer, the consumer
  *    POSTing with a keep-alive agent (bench/raw-consumer.ts): N over first to last arrival.
@@ -15,7 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Kafka, logLevel } from 'kafkajs';
-import { ApiClient } from '@libs/testing';
+import { ApiClient, type AppProcess } from '@libs/testing';
 import {
   Cleanup,
   errorMessage,
@@ -28,7 +31,7 @@ import { sleep } from './concurrency';
 import { accountIds, makeEvents } from './events';
 import { KeepAlivePoster } from './http-client';
 import { prepare, type Infrastructure } from './infra';
-import { type BenchOptions, parseOptions } from './options';
+import { type BenchOptions, type DeliveryMode, parseOptions } from './options';
 import {
   CpuMeter,
   type CpuShare,
@@ -75,12 +78,31 @@ interface Run {
   infra: Infrastructure;
   runId: string;
   receiver: LeanReceiver;
-  env: Record<string, string>;
+  adminKey: string;
   meter: CpuMeter;
-  workerRss: PeakRssSampler;
-  publisher: KeepAlivePoster;
   cpu: CpuRow[];
   timings: Row[];
+}
+
+/** The service in one delivery mode: its own api, worker, accounts and receiver paths. */
+interface Service {
+  mode: DeliveryMode;
+  env: Record<string, string>;
+  api: AppProcess;
+  /** The worker processes (--processes), once started. */
+  workers: AppProcess[];
+  workerRss: PeakRssSampler;
+  publisher: KeepAlivePoster;
+  /** Phase names: receiver paths and account ids, apart per mode. */
+  phase: (name: 'throughput' | 'latency') => string;
+  /** Prefix of the CPU and timing rows, when the run measures more than one mode. */
+  label: (name: string) => string;
+}
+
+interface ModeResult {
+  service: Service;
+  throughput: ThroughputResult;
+  latency: LatencyResult;
 }
 
 interface ThroughputResult {
@@ -107,13 +129,21 @@ async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const started = performance.now();
   const run = await setUp(options);
-  const throughput = await timed(run, 'throughput', () => throughputPhase(run));
+  const modes: ModeResult[] = [];
+  for (const mode of options.deliveryModes) {
+    const service = await timed(run, `${mode} mode: api, webhooks`, () => startService(run, mode));
+    const throughput = await timed(run, service.label('throughput'), () =>
+      throughputPhase(run, service),
+    );
+    const latency = await timed(run, service.label('latency'), () => latencyPhase(run, service));
+    await sleep(SETTLE_MS);
+    // One service at a time: the next mode gets the machine to itself.
+    await stopService(service);
+    modes.push({ service, throughput, latency });
+  }
   const raw = await timed(run, 'raw limit', () => rawPhase(run));
-  const latency = await timed(run, 'latency', () => latencyPhase(run));
-  await sleep(SETTLE_MS);
-  run.workerRss.stop();
   run.timings.push(['total', 'wall time', formatSeconds(performance.now() - started)]);
-  await finish(await report(run, throughput, raw, latency));
+  await finish(await report(run, modes, raw));
 }
 
 let finishing: Promise<never> | undefined;
@@ -142,58 +172,79 @@ async function setUp(options: BenchOptions): Promise<Run> {
   await receiver.start();
   cleanup.add(() => receiver.stop());
 
-  const adminKey = randomBytes(24).toString('base64url');
-  const env = serviceEnvironment(infra, options, runId, adminKey);
-  const workerRss = new PeakRssSampler(() => findAppPids('worker'), options.processes);
-  cleanup.add(async () => workerRss.stop());
-  const api = await startApp('api', env, cleanup);
-  const publisher = new KeepAlivePoster(api.url, options.publishConcurrency, {
-    authorization: `Bearer ${adminKey}`,
-  });
-  cleanup.add(async () => publisher.close());
-
-  const client = new ApiClient(api.url, adminKey);
-  for (const phase of ['throughput', 'latency']) {
-    const accounts = accountIds(runId, phase, options.accounts);
-    await createWebhooks(client, accounts, (account) => receiver.url(phase, account));
-  }
   const run: Run = {
     options,
     infra,
     runId,
     receiver,
-    env,
+    adminKey: randomBytes(24).toString('base64url'),
     meter: new CpuMeter(processGroups(infra)),
-    workerRss,
-    publisher,
     cpu: [],
     timings: [],
   };
-  run.timings.push([
-    'setup',
-    'infra, api, webhooks',
-    formatSeconds(performance.now() - setupStarted),
-  ]);
+  run.timings.push(['setup', 'infrastructure', formatSeconds(performance.now() - setupStarted)]);
   return run;
 }
 
-function serviceEnvironment(
-  infra: Infrastructure,
-  options: BenchOptions,
-  runId: string,
-  adminKey: string,
-): Record<string, string> {
-  return {
-    KAFKA_BROKERS: infra.brokers,
+/** Starts the api of the mode and creates the webhooks of its accounts; the worker comes later. */
+async function startService(run: Run, mode: DeliveryMode): Promise<Service> {
+  const { options, runId, receiver } = run;
+  const several = options.deliveryModes.length > 1;
+  const env = serviceEnvironment(run, mode);
+  const workerRss = new PeakRssSampler(() => findAppPids('worker'), options.processes);
+  cleanup.add(async () => workerRss.stop());
+  const api = await startApp('api', env, cleanup);
+  const publisher = new KeepAlivePoster(api.url, options.publishConcurrency, {
+    authorization: `Bearer ${run.adminKey}`,
+  });
+  cleanup.add(async () => publisher.close());
+  const service: Service = {
+    mode,
+    env,
+    api,
+    workers: [],
+    workerRss,
+    publisher,
+    phase: (name) => (several ? `${mode}-${name}` : name),
+    label: (name) => (several ? `${mode}: ${name}` : name),
+  };
+  const client = new ApiClient(api.url, run.adminKey);
+  for (const name of ['throughput', 'latency'] as const) {
+    const phase = service.phase(name);
+    const accounts = accountIds(runId, phase, options.accounts);
+    await createWebhooks(client, accounts, (account) => receiver.url(phase, account));
+  }
+  return service;
+}
+
+async function stopService(service: Service): Promise<void> {
+  service.workerRss.stop();
+  service.publisher.close();
+  await Promise.all([
+    ...service.workers.map((worker) => worker.stop('SIGTERM')),
+    service.api.stop('SIGTERM'),
+  ]);
+}
+
+function serviceEnvironment(run: Run, mode: DeliveryMode): Record<string, string> {
+  const { infra, options, runId } = run;
+  const common = {
     DATABASE_URL: infra.databaseUrl,
-    ADMIN_API_KEY: adminKey,
-    KAFKA_TOPIC: `bench-events-${runId}`,
-    KAFKA_CONSUMER_GROUP: `bench-workers-${runId}`,
-    KAFKA_TOPIC_PARTITIONS: String(PARTITIONS),
+    ADMIN_API_KEY: run.adminKey,
     WORKER_CONCURRENCY: String(options.workers),
     // The receiver is on 127.0.0.1, which the address guard refuses otherwise.
     WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
     LOG_LEVEL: 'warn',
+  };
+  // Direct mode: no Kafka setting at all, as on a machine without a broker.
+  if (mode === 'direct') return { ...common, DELIVERY_MODE: 'direct' };
+  return {
+    ...common,
+    DELIVERY_MODE: 'kafka',
+    KAFKA_BROKERS: infra.brokers,
+    KAFKA_TOPIC: `bench-events-${runId}`,
+    KAFKA_CONSUMER_GROUP: `bench-workers-${runId}`,
+    KAFKA_TOPIC_PARTITIONS: String(PARTITIONS),
   };
 }
 
@@ -258,32 +309,33 @@ async function timed<T>(run: Run, phase: string, work: () => Promise<T>): Promis
   return result;
 }
 
-async function throughputPhase(run: Run): Promise<ThroughputResult> {
+async function throughputPhase(run: Run, service: Service): Promise<ThroughputResult> {
   const { options, receiver } = run;
-  const events = makeEvents(options.events, accountIds(run.runId, 'throughput', options.accounts));
-  const log = receiver.log('throughput');
-  if (options.mode === 'live') {
-    run.workerRss.start();
-    await startWorkers(run);
+  const phase = service.phase('throughput');
+  const events = makeEvents(options.events, accountIds(run.runId, phase, options.accounts));
+  const log = receiver.log(phase);
+  if (options.schedule === 'live') {
+    service.workerRss.start();
+    await startWorkers(service, options.processes);
     const snapshot = run.meter.snapshot();
-    const ingest = await publishAll(run.publisher, events, options.publishConcurrency);
-    await waitForArrivals(log, ingest.accepted.length, 'throughput', workerWait(run));
-    run.cpu.push({ phase: 'ingest + delivery', shares: run.meter.since(snapshot) });
+    const ingest = await publishAll(service.publisher, events, options.publishConcurrency);
+    await waitForArrivals(log, ingest.accepted.length, phase, workerWait(service));
+    run.cpu.push({ phase: service.label('ingest + delivery'), shares: run.meter.since(snapshot) });
     return { ingest, log };
   }
   const snapshot = run.meter.snapshot();
-  const ingest = await publishAll(run.publisher, events, options.publishConcurrency);
-  run.cpu.push({ phase: 'ingest', shares: run.meter.since(snapshot) });
+  const ingest = await publishAll(service.publisher, events, options.publishConcurrency);
+  run.cpu.push({ phase: service.label('ingest'), shares: run.meter.since(snapshot) });
   ensureRunning();
-  run.workerRss.start();
+  service.workerRss.start();
   let workerFailure: string | undefined;
-  const worker = startWorkers(run).catch((error: unknown) => {
+  const worker = startWorkers(service, options.processes).catch((error: unknown) => {
     workerFailure = errorMessage(error);
   });
-  const drainLimits = workerWait(run, () => workerFailure);
+  const drainLimits = workerWait(service, () => workerFailure);
   run.cpu.push({
-    phase: 'delivery (drain)',
-    shares: await measureDrain(run, log, ingest.accepted.length, 'throughput', drainLimits),
+    phase: service.label('delivery (drain)'),
+    shares: await measureDrain(run, log, ingest.accepted.length, phase, drainLimits),
   });
   await worker;
   if (workerFailure !== undefined) throw new Error(workerFailure);
@@ -291,16 +343,14 @@ async function throughputPhase(run: Run): Promise<ThroughputResult> {
 }
 
 /** The worker processes, started together so that they join the group at about the same time. */
-async function startWorkers(run: Run): Promise<void> {
-  const starts = Array.from({ length: run.options.processes }, () =>
-    startApp('worker', run.env, cleanup),
-  );
-  await Promise.all(starts);
+async function startWorkers(service: Service, count: number): Promise<void> {
+  const starts = Array.from({ length: count }, () => startApp('worker', service.env, cleanup));
+  service.workers = await Promise.all(starts);
 }
 
 /** Waiting on the worker is pointless once its process is gone. */
 function workerWait(
-  run: Run,
+  service: Service,
   startFailure: () => string | undefined = () => undefined,
 ): WaitLimits {
   return {
@@ -308,7 +358,7 @@ function workerWait(
     problem: () => {
       const failure = startFailure();
       if (failure !== undefined) return failure;
-      const gone = run.workerRss.processIds.some((pid) => !isAlive(pid));
+      const gone = service.workerRss.processIds.some((pid) => !isAlive(pid));
       return gone ? 'a worker exited' : undefined;
     },
   };
@@ -361,20 +411,24 @@ async function rawPhase(run: Run): Promise<RawResult> {
   return { log, produceMs };
 }
 
-async function latencyPhase(run: Run): Promise<LatencyResult> {
+async function latencyPhase(run: Run, service: Service): Promise<LatencyResult> {
   const { options, runId } = run;
   // The cost of the running service with nothing to do (polling, heartbeats, commits): the
   // baseline under the latency phase's CPU figures.
   const idle = run.meter.snapshot();
   await sleep(IDLE_BASELINE_MS);
-  run.cpu.push({ phase: 'idle baseline', shares: run.meter.since(idle) });
+  run.cpu.push({ phase: service.label('idle baseline'), shares: run.meter.since(idle) });
+  const phase = service.phase('latency');
   const count = options.rate * options.latencySeconds;
-  const events = makeEvents(count, accountIds(runId, 'latency', options.accounts));
-  const log = run.receiver.log('latency');
+  const events = makeEvents(count, accountIds(runId, phase, options.accounts));
+  const log = run.receiver.log(phase);
   const snapshot = run.meter.snapshot();
-  const paced = await publishAtRate(run.publisher, events, options.rate);
-  await waitForArrivals(log, paced.startedAt.size, 'latency', workerWait(run));
-  run.cpu.push({ phase: `latency (${options.rate}/s)`, shares: run.meter.since(snapshot) });
+  const paced = await publishAtRate(service.publisher, events, options.rate);
+  await waitForArrivals(log, paced.startedAt.size, phase, workerWait(service));
+  run.cpu.push({
+    phase: service.label(`latency (${options.rate}/s)`),
+    shares: run.meter.since(snapshot),
+  });
   const latencies: number[] = [];
   for (const [id, start] of paced.startedAt) {
     const arrival = log.firstArrival.get(id);
@@ -385,21 +439,39 @@ async function latencyPhase(run: Run): Promise<LatencyResult> {
 }
 
 /** Prints the tables, writes the results file and returns the exit code. */
-async function report(
-  run: Run,
-  throughput: ThroughputResult,
-  raw: RawResult,
-  latency: LatencyResult,
-): Promise<number> {
+async function report(run: Run, modes: ModeResult[], raw: RawResult): Promise<number> {
+  const { options } = run;
+  const rawPerS = perSecond(raw.log.size, raw.log.spanMs);
+  const rawMissing = options.events - raw.log.size;
+  const results = modes.map((mode) => resultOf(run, mode, rawPerS));
+  for (const [index, mode] of modes.entries()) {
+    printTable(
+      `Benchmark: ${results[index].machine}\n` +
+        `${options.events} events over ${options.accounts} accounts, ` +
+        `${options.processes} worker process${options.processes === 1 ? '' : 'es'}, ` +
+        `WORKER_CONCURRENCY=${options.workers}, ${options.schedule}, ` +
+        `DELIVERY_MODE=${mode.service.mode}`,
+      resultRows(run, results[index], mode, raw, rawMissing),
+    );
+  }
+  if (results.length > 1) printTable('Side by side (same run)', sideBySide(results));
+  printCpuTable(run.cpu);
+  warnAboutNoise(run.cpu);
+  printTable('Timings', run.timings);
+  const [first, ...others] = results;
+  await writeResult({
+    ...first,
+    ...Object.fromEntries(others.map((other) => [other.delivery_mode, withoutMachine(other)])),
+  });
+  console.log(`\nWrote ${RESULTS_FILE}`);
+  return verdict(modes, results, rawMissing);
+}
+
+function resultOf(run: Run, { service, throughput, latency }: ModeResult, rawPerS: number) {
   const { options } = run;
   const ingestPerS = perSecond(throughput.ingest.accepted.length, throughput.ingest.elapsedMs);
   // Distinct arrivals over the window: N whenever nothing went missing.
   const deliveredPerS = perSecond(throughput.log.size, throughput.log.spanMs);
-  const rawPerS = perSecond(raw.log.size, raw.log.spanMs);
-  const missing =
-    throughput.log.missing(throughput.ingest.accepted) +
-    latency.log.missing(latency.paced.startedAt.keys());
-  const rawMissing = options.events - raw.log.size;
   const result: BenchResult = {
     machine: machineDescription(),
     events: options.events,
@@ -411,38 +483,55 @@ async function report(
     p50_ms: round(percentile(latency.latencies, 50), 1),
     p99_ms: round(percentile(latency.latencies, 99), 1),
     latency_rate_per_s: options.rate,
-    worker_rss_mb_max: round(run.workerRss.maxMb, 1),
+    worker_rss_mb_max: round(service.workerRss.maxMb, 1),
     duplicates: throughput.log.duplicates + latency.log.duplicates,
-    missing,
+    missing:
+      throughput.log.missing(throughput.ingest.accepted) +
+      latency.log.missing(latency.paced.startedAt.keys()),
+    delivery_mode: service.mode,
   };
-  printTable(
-    `Benchmark: ${result.machine}\n` +
-      `${options.events} events over ${options.accounts} accounts, ` +
-      `${options.processes} worker process${options.processes === 1 ? '' : 'es'}, WORKER_CONCURRENCY=${options.workers}, ${options.mode} mode`,
-    resultRows(run, result, throughput, raw, latency, rawMissing),
-  );
-  printCpuTable(run.cpu);
-  warnAboutNoise(run.cpu);
-  printTable('Timings', run.timings);
-  await writeResult(result);
-  console.log(`\nWrote ${RESULTS_FILE}`);
-  return verdict(result, throughput, latency, rawMissing);
+  return result;
+}
+
+function withoutMachine(result: BenchResult): Omit<BenchResult, 'machine'> {
+  const { machine: _machine, ...rest } = result;
+  return rest;
+}
+
+const COMPARED = [
+  'ingest_per_s',
+  'delivered_per_s',
+  'ratio_to_limit',
+  'p50_ms',
+  'p99_ms',
+  'worker_rss_mb_max',
+  'duplicates',
+  'missing',
+] as const;
+
+/** The two modes of a `--mode both` run, figure by figure. */
+function sideBySide([first, second]: BenchResult[]): Row[] {
+  return [
+    ['figure', first.delivery_mode, second.delivery_mode],
+    ...COMPARED.map((key): Row => [key, String(first[key]), String(second[key])]),
+  ];
 }
 
 function resultRows(
   run: Run,
   result: BenchResult,
-  throughput: ThroughputResult,
+  { service, throughput, latency }: ModeResult,
   raw: RawResult,
-  latency: LatencyResult,
   rawMissing: number,
 ): Row[] {
   const { options } = run;
   const f = (value: number) => String(value);
   const delivery =
-    options.mode === 'drain'
+    options.schedule === 'drain'
       ? 'backlog drain (worker started after ingest), first arrival → last arrival'
       : 'worker running during ingest, first arrival → last arrival';
+  const accepted =
+    service.mode === 'kafka' ? 'acknowledged by Kafka' : 'committed to Postgres (direct mode)';
   const failures = throughput.ingest.failures.count + latency.paced.failures.count;
   return [
     ['phase', 'figure', 'value', 'how'],
@@ -450,7 +539,7 @@ function resultRows(
       'ingest',
       'ingest_per_s',
       f(result.ingest_per_s),
-      `202s per second, POST /v1/events, ${options.publishConcurrency} in flight, keep-alive`,
+      `202s per second (${accepted}), POST /v1/events, ${options.publishConcurrency} in flight`,
     ],
     ['delivery', 'delivered_per_s', f(result.delivered_per_s), delivery],
     [
@@ -478,7 +567,7 @@ function resultRows(
       'worker',
       'worker_rss_mb_max',
       f(result.worker_rss_mb_max),
-      `VmRSS, ${run.workerRss.samples} samples every 250 ms`,
+      `VmRSS, ${service.workerRss.samples} samples every 250 ms`,
     ],
     ['checks', 'duplicates', f(result.duplicates), 'service phases, same webhook-id twice'],
     ['', 'missing', f(result.missing), 'service phases, accepted and never arrived'],
@@ -508,16 +597,16 @@ function warnAboutNoise(rows: CpuRow[]): void {
 }
 
 /** 0 only when every published event arrived and every publish was accepted. */
-function verdict(
-  result: BenchResult,
-  throughput: ThroughputResult,
-  latency: LatencyResult,
-  rawMissing: number,
-): number {
+function verdict(modes: ModeResult[], results: BenchResult[], rawMissing: number): number {
   const problems: string[] = [];
-  if (result.missing > 0) problems.push(`${result.missing} accepted events never arrived`);
-  const failures = throughput.ingest.failures.count + latency.paced.failures.count;
-  if (failures > 0) problems.push(`${failures} publishes were not accepted`);
+  for (const [index, { service, throughput, latency }] of modes.entries()) {
+    const result = results[index];
+    const mode = `${service.mode} mode`;
+    if (result.missing > 0)
+      problems.push(`${mode}: ${result.missing} accepted events never arrived`);
+    const failures = throughput.ingest.failures.count + latency.paced.failures.count;
+    if (failures > 0) problems.push(`${mode}: ${failures} publishes were not accepted`);
+  }
   if (rawMissing > 0) problems.push(`the raw pipeline lost ${rawMissing} events`);
   for (const problem of problems) console.error(`[bench] FAILED: ${problem}`);
   return problems.length === 0 ? 0 : 1;

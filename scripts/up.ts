@@ -1,6 +1,8 @@
 /**
  * `npm run up`: the whole service on this machine in one command.
  *
+ * Mode: direct (DELIVERY_MODE=direct, no Kafka at all) with `--direct` or DELIVERY_MODE=direct,
+ * and when neither KAFKA_BROKERS nor Java is there; Kafka mode otherwise.
  * Kafka: KAFKA_BROKERS if set, else the local broker (127.0.0.1:19092, data in .local/kafka).
  * PostgreSQL: DATABASE_URL if set, else the embedded one (127.0.0.1:15432, data in
  * .local/postgres). Both are reused when already running, and then left running at the end.
@@ -11,6 +13,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { javaAvailable } from './infra/kafka-broker';
 import {
   ADMIN_API_KEY_FILE,
   repoRoot,
@@ -35,19 +39,33 @@ const READY_TIMEOUT_MS = 120_000;
 const cleanup = new Cleanup();
 let stopping = false;
 
+type DeliveryMode = 'kafka' | 'direct';
+
 interface Infrastructure {
-  KAFKA_BROKERS: string;
+  DELIVERY_MODE: DeliveryMode;
+  /** Unset in direct mode. */
+  KAFKA_BROKERS?: string;
   DATABASE_URL: string;
 }
+
+const USAGE = `npm run up [-- --direct]
+
+  --direct  deliver without Kafka (DELIVERY_MODE=direct): events go straight to Postgres
+            and the worker takes them from there. Chosen by itself on a machine without Java.`;
 
 async function main(): Promise<void> {
   onShutdownSignal(() => {
     console.error('\n[up] stopping ...');
     void finish(0);
   });
+  const forceDirect = parseOptions(process.argv.slice(2)).direct;
   const adminApiKey = await loadAdminApiKey();
+  const mode = await chooseMode(forceDirect);
   // The build and the broker's start-up both take seconds: run them side by side.
-  const [infrastructure, build] = await Promise.allSettled([startInfrastructure(), buildApps()]);
+  const [infrastructure, build] = await Promise.allSettled([
+    startInfrastructure(mode),
+    buildApps(),
+  ]);
   if (infrastructure.status === 'rejected') throw infrastructure.reason;
   if (build.status === 'rejected') throw build.reason;
   const infra = infrastructure.value;
@@ -90,9 +108,47 @@ async function loadAdminApiKey(): Promise<string> {
   return key;
 }
 
-async function startInfrastructure(): Promise<Infrastructure> {
+function parseOptions(argv: string[]): { direct: boolean } {
+  try {
+    const { values } = parseArgs({
+      args: argv,
+      options: { direct: { type: 'boolean', default: false }, help: { type: 'boolean' } },
+      strict: true,
+    });
+    if (values.help) {
+      console.log(USAGE);
+      process.exit(0);
+    }
+    return { direct: values.direct ?? false };
+  } catch (error) {
+    console.error(`[up] ${errorMessage(error)}\n\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
+/**
+ * Kafka mode unless asked otherwise, or unless there is no broker to use (no KAFKA_BROKERS) and
+ * no Java to run the local one: then direct mode, said in one line with the way to Kafka mode.
+ */
+async function chooseMode(forceDirect: boolean): Promise<DeliveryMode> {
+  const requested = process.env.DELIVERY_MODE;
+  if (forceDirect || requested === 'direct') {
+    console.error('[up] direct mode (DELIVERY_MODE=direct): no Kafka is used');
+    return 'direct';
+  }
+  if (requested || process.env.KAFKA_BROKERS) return 'kafka';
+  if (await javaAvailable()) return 'kafka';
+  console.error(
+    '[up] No Java found: starting in direct mode (events go straight to Postgres, no Kafka). ' +
+      'For Kafka mode, install a JDK 17+ or set KAFKA_BROKERS, and run npm run up again.',
+  );
+  return 'direct';
+}
+
+async function startInfrastructure(mode: DeliveryMode): Promise<Infrastructure> {
+  if (mode === 'direct') return { DELIVERY_MODE: mode, DATABASE_URL: await postgres() };
   const [brokers, databaseUrl] = await Promise.all([kafka(), postgres()]);
-  return { KAFKA_BROKERS: brokers, DATABASE_URL: databaseUrl };
+  return { DELIVERY_MODE: mode, KAFKA_BROKERS: brokers, DATABASE_URL: databaseUrl };
 }
 
 async function kafka(): Promise<string> {
@@ -133,6 +189,8 @@ function buildApps(): Promise<void> {
 
 function appEnvironment(infra: Infrastructure, adminApiKey: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, ...infra, ADMIN_API_KEY: adminApiKey };
+  // Direct mode reads no Kafka setting; a stray one must not suggest otherwise.
+  if (infra.DELIVERY_MODE === 'direct') delete env.KAFKA_BROKERS;
   if (env.WEBHOOK_ALLOW_PRIVATE_NETWORKS === undefined) {
     // Receivers run on this machine during development, on loopback addresses.
     env.WEBHOOK_ALLOW_PRIVATE_NETWORKS = 'true';
@@ -218,7 +276,8 @@ function printBanner(info: {
       `Worker health:  ${info.workerUrl}/health/ready`,
       '',
       `ADMIN_API_KEY=${info.adminApiKey}`,
-      `KAFKA_BROKERS=${info.infra.KAFKA_BROKERS}`,
+      `DELIVERY_MODE=${info.infra.DELIVERY_MODE}`,
+      ...(info.infra.KAFKA_BROKERS ? [`KAFKA_BROKERS=${info.infra.KAFKA_BROKERS}`] : []),
       `DATABASE_URL=${info.infra.DATABASE_URL}`,
       rule,
       '',

@@ -17,7 +17,10 @@ interface DeliveryPage {
   next_cursor: string | null;
 }
 
-describe('delivery from the api through Kafka to webhooks (e2e)', () => {
+// The same engine in both modes: signing, history and duplicates behave alike.
+const MODES = ['kafka', 'direct'] as const;
+
+describe.each(MODES)('delivery from the api to webhooks, %s mode (e2e)', (mode) => {
   let stack: Stack;
   const receiver = new WebhookReceiver();
   const accountA = uniqueAccountId('a');
@@ -26,7 +29,7 @@ describe('delivery from the api through Kafka to webhooks (e2e)', () => {
 
   beforeAll(async () => {
     await receiver.start();
-    stack = await Stack.start();
+    stack = await Stack.start({}, { mode });
     const subscribe = async (name: string, account: string, eventTypes: string[], extra = {}) => {
       const created = await stack.api.post<CreatedWebhook>('/v1/webhooks', {
         account_id: account,

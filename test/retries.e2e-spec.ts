@@ -19,7 +19,7 @@ interface Delivery {
 /** Gaps of 1, 2 and 3 s: short enough for a test, far enough apart to tell them apart. */
 const SCHEDULE = [0, 1, 2, 3];
 
-describe('retries and outcomes (e2e)', () => {
+describe.each(['kafka', 'direct'] as const)('retries and outcomes, %s mode (e2e)', (mode) => {
   let stack: Stack;
   const receiver = new WebhookReceiver();
   const webhookOf: Record<string, string> = {};
@@ -51,12 +51,15 @@ describe('retries and outcomes (e2e)', () => {
 
   beforeAll(async () => {
     await receiver.start();
-    stack = await Stack.start({
-      RETRY_SCHEDULE: SCHEDULE.join(','),
-      RETRY_POLL_INTERVAL_MS: '100',
-      FAILING_WEBHOOK_DISABLE_AFTER_SECONDS: '2',
-      FAILING_WEBHOOK_MIN_ATTEMPTS: '6',
-    });
+    stack = await Stack.start(
+      {
+        RETRY_SCHEDULE: SCHEDULE.join(','),
+        RETRY_POLL_INTERVAL_MS: '100',
+        FAILING_WEBHOOK_DISABLE_AFTER_SECONDS: '2',
+        FAILING_WEBHOOK_MIN_ATTEMPTS: '6',
+      },
+      { mode },
+    );
     receiver.reply('/flaky', (_request, count) => ({ status: count <= 3 ? 500 : 200 }));
     receiver.reply('/down', () => ({ status: 503, body: 'maintenance' }));
     receiver.reply('/gone', () => ({ status: 410 }));

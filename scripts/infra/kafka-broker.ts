@@ -146,6 +146,14 @@ export async function stopBroker(dataDir: string, { kill = false } = {}): Promis
   return pid !== undefined;
 }
 
+/** True when `java` runs: the local broker cannot start without it. */
+export function javaAvailable(): Promise<boolean> {
+  return runCommand('java', ['-version']).then(
+    (result) => result.code === 0,
+    () => false,
+  );
+}
+
 /** True when a broker at `brokers` answers an admin request. */
 export async function brokerAnswers(brokers: string): Promise<boolean> {
   const admin = new Kafka({

@@ -23,7 +23,7 @@ export class ApiModule implements NestModule {
         ApiMetricsModule,
         ApiRateLimitModule,
         HealthModule,
-        EventsModule,
+        EventsModule.register(config),
         WebhooksModule,
         DeliveriesModule,
         AccountsModule,

@@ -8,8 +8,9 @@ import { configureApi } from './configure-api';
 
 async function bootstrap(): Promise<void> {
   const config = loadConfigOrExit('api');
-  // A refused password or certificate: one log line, readiness 503, no crash loop.
-  await waitForKafkaAccess(config, config.http.apiPort);
+  // A refused password or certificate: one log line, readiness 503, no crash loop. Direct
+  // mode does not use Kafka at all.
+  if (config.delivery.mode === 'kafka') await waitForKafkaAccess(config, config.http.apiPort);
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.register(config), {
     bufferLogs: true,
     bodyParser: false,

@@ -10,19 +10,23 @@ import { WorkerModule } from './worker.module';
 
 async function bootstrap(): Promise<void> {
   const config = loadConfigOrExit('worker');
+  const kafkaMode = config.delivery.mode === 'kafka';
   // A refused password or certificate: one log line, readiness 503, no crash loop.
-  await waitForKafkaAccess(config, config.http.workerPort);
+  if (kafkaMode) await waitForKafkaAccess(config, config.http.workerPort);
   const app = await NestFactory.create(WorkerModule.register(config), { bufferLogs: true });
   app.useLogger(app.get(Logger));
-  const consumer = app.connectMicroservice(kafkaConsumerOptions(config));
+  // Direct mode: no Kafka consumer at all; the direct-mode lanes are the only source.
+  const consumer = kafkaMode ? app.connectMicroservice(kafkaConsumerOptions(config)) : null;
   // SIGTERM: finish in-flight deliveries and commit their offsets before exiting.
   app.enableShutdownHooks();
   await app.init();
-  await app.startAllMicroservices();
-  onUnrecoverableConsumerCrash(consumer, (error) => {
-    console.error(`Kafka consumer stopped for good, exiting: ${error.stack ?? error.message}`);
-    void app.close().finally(() => process.exit(1));
-  });
+  if (consumer) {
+    await app.startAllMicroservices();
+    onUnrecoverableConsumerCrash(consumer, (error) => {
+      console.error(`Kafka consumer stopped for good, exiting: ${error.stack ?? error.message}`);
+      void app.close().finally(() => process.exit(1));
+    });
+  }
   await app.listen(config.http.workerPort);
 }
 

@@ -40,6 +40,7 @@ describe('loadConfig', () => {
       rateLimits: { accountKey: { perSecond: 100, burst: 200 }, adminKey: undefined },
     });
     expect(config.delivery).toEqual({
+      mode: 'kafka',
       concurrency: 10,
       timeoutMs: 10_000,
       retryScheduleSeconds: DEFAULT_RETRY_SCHEDULE_SECONDS,
@@ -55,6 +56,35 @@ describe('loadConfig', () => {
     expect(problems.join('\n')).toMatch(/KAFKA_BROKERS: is required/);
     expect(problems.join('\n')).toMatch(/DATABASE_URL: is required/);
     expect(problems.join('\n')).toMatch(/ADMIN_API_KEY: is required/);
+  });
+
+  describe('DELIVERY_MODE', () => {
+    const { KAFKA_BROKERS: _brokers, ...withoutKafka } = required;
+
+    it('runs without any Kafka setting in direct mode', () => {
+      const config = loadConfig({ ...withoutKafka, DELIVERY_MODE: 'direct' });
+      expect(config.delivery.mode).toBe('direct');
+      expect(config.kafka.brokers).toEqual([]);
+    });
+
+    it('still requires KAFKA_BROKERS in kafka mode, said or by default', () => {
+      const modes: Record<string, string>[] = [{}, { DELIVERY_MODE: 'kafka' }];
+      for (const mode of modes) {
+        expect(problemsOf({ ...withoutKafka, ...mode })).toEqual([
+          'KAFKA_BROKERS: is required (comma-separated host:port list) unless DELIVERY_MODE=direct',
+        ]);
+      }
+    });
+
+    it('refuses an unknown mode and still names a missing KAFKA_BROKERS beside it', () => {
+      expect(problemsOf({ ...required, DELIVERY_MODE: 'http' })).toEqual([
+        'DELIVERY_MODE: must be kafka or direct',
+      ]);
+      expect(problemsOf({ ...withoutKafka, API_PORT: 'x' }).map((p) => p.split(':')[0])).toEqual([
+        'API_PORT',
+        'KAFKA_BROKERS',
+      ]);
+    });
   });
 
   it('names each invalid variable with what is wrong', () => {

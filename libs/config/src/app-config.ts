@@ -4,6 +4,7 @@ import {
   Environment,
   MAX_API_RATE_BURST,
   environmentSchema,
+  modeRequirements,
 } from './config.schema';
 
 export interface KafkaConfig {
@@ -24,7 +25,15 @@ export type KafkaSaslConfig =
   /** AWS MSK IAM: a token signed with the default AWS credential chain, sent as OAUTHBEARER. */
   | { mechanism: 'aws-msk-iam'; region: string };
 
+/**
+ * kafka: the api writes each event to the topic and the workers consume it. direct: the api
+ * stores the event with its deliveries in Postgres and the workers take them from there, with
+ * no Kafka at all. Workers of either mode deliver direct-mode events, so both can run at once.
+ */
+export type DeliveryMode = 'kafka' | 'direct';
+
 export interface DeliveryConfig {
+  mode: DeliveryMode;
   concurrency: number;
   timeoutMs: number;
   /** Wait before each attempt, in seconds; its length is the maximum number of attempts. */
@@ -75,19 +84,21 @@ type EnvironmentSource = Record<string, string | undefined>;
 
 /** Parses and validates the environment; throws a ConfigError naming every bad variable. */
 export function loadConfig(source: EnvironmentSource = process.env): AppConfig {
-  const result = environmentSchema.safeParse(withoutBlanks(source));
-  if (!result.success) {
-    throw new ConfigError(
-      result.error.issues.map(
-        (issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`,
-      ),
-    );
-  }
+  const set = withoutBlanks(source);
+  const result = environmentSchema.safeParse(set);
+  const problems = [
+    ...(result.success ? [] : result.error.issues).map(
+      (issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`,
+    ),
+    ...modeRequirements(set),
+  ];
+  if (!result.success || problems.length > 0) throw new ConfigError(problems);
   const env = result.data;
   const sslCa = env.KAFKA_SSL_CA_FILE ? readCaFile(env.KAFKA_SSL_CA_FILE) : undefined;
   return new AppConfig(
     {
-      brokers: env.KAFKA_BROKERS,
+      // Empty only in direct mode, where nothing connects to Kafka.
+      brokers: env.KAFKA_BROKERS ?? [],
       topic: env.KAFKA_TOPIC,
       consumerGroup: env.KAFKA_CONSUMER_GROUP,
       topicPartitions: env.KAFKA_TOPIC_PARTITIONS,
@@ -109,6 +120,7 @@ export function loadConfig(source: EnvironmentSource = process.env): AppConfig {
       },
     },
     {
+      mode: env.DELIVERY_MODE,
       concurrency: env.WORKER_CONCURRENCY,
       timeoutMs: env.DELIVERY_TIMEOUT_MS,
       retryScheduleSeconds: retrySchedule(env.RETRY_SCHEDULE, env.RETRY_MAX_ATTEMPTS),

@@ -97,7 +97,8 @@ const topicName = z
 /** Every environment variable the service reads, with its default. */
 export const environmentSchema = z
   .object({
-    KAFKA_BROKERS: brokerList,
+    /** Required in kafka mode; direct mode never reads it. */
+    KAFKA_BROKERS: brokerList.optional(),
     KAFKA_TOPIC: topicName,
     KAFKA_CONSUMER_GROUP: z.string().min(1).default('webhook-consumers'),
     KAFKA_TOPIC_PARTITIONS: integer(10, 1, 10_000),
@@ -140,6 +141,9 @@ export const environmentSchema = z
     API_RATE_LIMIT_BURST: optionalInteger(1, MAX_API_RATE_BURST),
     ADMIN_API_RATE_LIMIT_PER_S: integer(0, 0, MAX_API_RATE_PER_S),
     ADMIN_API_RATE_LIMIT_BURST: optionalInteger(1, MAX_API_RATE_BURST),
+    DELIVERY_MODE: z
+      .enum(['kafka', 'direct'], { errorMap: () => ({ message: 'must be kafka or direct' }) })
+      .default('kafka'),
     LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
         errorMap: () => ({
@@ -186,3 +190,14 @@ export const environmentSchema = z
   });
 
 export type Environment = z.infer<typeof environmentSchema>;
+
+/**
+ * Variables required only in some mode. Checked apart from the schema, whose refinements do
+ * not run while another variable is invalid: every missing one is named at once.
+ */
+export function modeRequirements(env: Record<string, string | undefined>): string[] {
+  const kafkaMode = env.DELIVERY_MODE === undefined || env.DELIVERY_MODE === 'kafka';
+  return kafkaMode && env.KAFKA_BROKERS === undefined
+    ? ['KAFKA_BROKERS: is required (comma-separated host:port list) unless DELIVERY_MODE=direct']
+    : [];
+}

@@ -10,6 +10,7 @@ import { AttemptDeliveryUseCase } from './use-cases/attempt-delivery.use-case';
 import { ClaimDueAttemptsUseCase } from './use-cases/claim-due-attempts.use-case';
 import { DeliverEventUseCase } from './use-cases/deliver-event.use-case';
 import { DeliveryObserver } from './use-cases/delivery-observer';
+import { DrainDirectLaneUseCase } from './use-cases/drain-direct-lane.use-case';
 import { PurgeExpiredHistoryUseCase } from './use-cases/purge-expired-history.use-case';
 
 export interface DeliveryModuleOptions {
@@ -24,6 +25,7 @@ const USE_CASES = [
   DeliverEventUseCase,
   ClaimDueAttemptsUseCase,
   PurgeExpiredHistoryUseCase,
+  DrainDirectLaneUseCase,
 ];
 
 @Module({

@@ -9,5 +9,7 @@ export * from './use-cases/attempt-delivery.use-case';
 export * from './use-cases/claim-due-attempts.use-case';
 export * from './use-cases/deliver-event.use-case';
 export * from './use-cases/delivery-observer';
+export * from './use-cases/drain-direct-lane.use-case';
 export * from './use-cases/purge-expired-history.use-case';
+export * from './use-cases/store-direct-event.use-case';
 export * from './user-agent';

@@ -22,24 +22,39 @@ export interface PartitionLag {
 
 /**
  * The Kafka admin connection: creates the events topic when it is missing (both apps do
- * this at start-up), answers readiness checks and reads consumer lag.
+ * this at start-up), answers readiness checks and reads consumer lag. In direct mode
+ * (DELIVERY_MODE=direct) it never connects: there may be no broker at all.
  */
 @Injectable()
 export class KafkaAdminService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(KafkaAdminService.name);
-  private readonly admin: Admin;
+  private readonly connection: Admin | null;
 
   constructor(private readonly config: AppConfig) {
-    this.admin = new Kafka(kafkaClientConfig(config.kafka, '-admin')).admin();
+    this.connection =
+      config.delivery.mode === 'kafka'
+        ? new Kafka(kafkaClientConfig(config.kafka, '-admin')).admin()
+        : null;
+  }
+
+  /** False in direct mode: Kafka is not part of this process's work. */
+  get used(): boolean {
+    return this.connection !== null;
   }
 
   async onModuleInit(): Promise<void> {
-    await this.admin.connect();
+    if (this.connection === null) return;
+    await this.connection.connect();
     await this.ensureTopic();
   }
 
   async onModuleDestroy(): Promise<void> {
-    await this.admin.disconnect();
+    await this.connection?.disconnect();
+  }
+
+  private get admin(): Admin {
+    if (this.connection === null) throw new Error('Kafka is not used in direct mode');
+    return this.connection;
   }
 
   /**
@@ -91,6 +106,7 @@ export class KafkaAdminService implements OnModuleInit, OnModuleDestroy {
 
   /** Lag per partition: the topic's high watermark minus the group's committed offset. */
   async consumerLag(): Promise<PartitionLag[]> {
+    if (this.connection === null) return [];
     const { topic, consumerGroup } = this.config.kafka;
     const [watermarks, committed] = await withDeadline(
       Promise.all([

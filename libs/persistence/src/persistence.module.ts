@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '@libs/config';
 import { dataSourceOptions } from './data-source';
+import { DirectWorkNotifier } from './direct-work-signal';
 import {
   ApiKeyEntity,
   DeliveryAttemptEntity,
@@ -14,6 +15,7 @@ import {
   DeliveryHistoryRepository,
   DeliveryRepository,
   DeliveryStatsRepository,
+  DirectQueueRepository,
   IdempotencyKeyRepository,
   RetentionRepository,
   WebhookRepository,
@@ -27,6 +29,8 @@ const REPOSITORIES = [
   ApiKeyRepository,
   IdempotencyKeyRepository,
   RetentionRepository,
+  DirectQueueRepository,
+  DirectWorkNotifier,
 ];
 
 @Module({

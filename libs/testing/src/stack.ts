@@ -2,7 +2,7 @@ import { Kafka, Partitioners } from 'kafkajs';
 import { ApiClient } from './api-client';
 import { AppProcess, ProcessExit } from './app-process';
 import { IsolatedDatabase, createIsolatedDatabase } from './isolated-database';
-import { testEnvironment } from './test-environment';
+import { DeliveryModeName, directModeEnvironment, testEnvironment } from './test-environment';
 
 export interface RawEvent {
   id?: string;
@@ -13,20 +13,23 @@ export interface RawEvent {
 
 /**
  * The api and the worker as separate processes, on the run's Kafka broker (a topic and
- * group of their own) and a database of their own: a worker's retry scheduler claims due
- * work from its whole database, so test files must not share one.
+ * group of their own; none at all in direct mode) and a database of their own: a worker's
+ * retry scheduler claims due work from its whole database, so test files must not share one.
  */
 export interface StackOptions {
   /** How the apps reach the database, e.g. through a TcpProxy for outage tests. */
   databaseUrlForApps?: (url: string) => string;
+  /** DELIVERY_MODE of the apps [kafka]; direct-mode apps get no Kafka setting at all. */
+  mode?: DeliveryModeName;
 }
 
 export class Stack {
-  /** Workers started with `addWorker`, stopped with the stack. */
-  private readonly extraWorkers: AppProcess[] = [];
+  /** Apps started with `addWorker` and `addApi`, stopped with the stack. */
+  private readonly extraApps: AppProcess[] = [];
 
   private constructor(
     readonly env: Record<string, string>,
+    readonly mode: DeliveryModeName,
     private readonly database: IsolatedDatabase,
     readonly apiProcess: AppProcess,
     public worker: AppProcess,
@@ -36,9 +39,10 @@ export class Stack {
     overrides: Record<string, string> = {},
     options: StackOptions = {},
   ): Promise<Stack> {
+    const mode = options.mode ?? 'kafka';
     const database = await createIsolatedDatabase();
     const databaseUrl = options.databaseUrlForApps?.(database.url) ?? database.url;
-    const env = testEnvironment({ DATABASE_URL: databaseUrl, ...overrides });
+    const env = testEnvironment({ DATABASE_URL: databaseUrl, ...overrides }, mode);
     // The api creates the topic; the worker then joins its group on an existing topic.
     const api = await AppProcess.start('api', env).catch(async (error: unknown) => {
       await database.drop();
@@ -46,7 +50,7 @@ export class Stack {
     });
     try {
       const worker = await AppProcess.start('worker', env);
-      return new Stack(env, database, api, worker);
+      return new Stack(env, mode, database, api, worker);
     } catch (error) {
       await api.stop('SIGKILL');
       await database.drop();
@@ -63,6 +67,9 @@ export class Stack {
    * tests about the worker that must not depend on how fast the api answers one by one.
    */
   async produce(events: RawEvent[]): Promise<string[]> {
+    if (this.mode === 'direct') {
+      throw new Error('a direct-mode stack has no topic: publish through the api (publishInOrder)');
+    }
     const producer = new Kafka({ brokers: this.env.KAFKA_BROKERS.split(',') }).producer({
       createPartitioner: Partitioners.DefaultPartitioner,
     });
@@ -91,16 +98,57 @@ export class Stack {
     return exit;
   }
 
-  /** Starts one more worker in the same consumer group. */
-  async addWorker(): Promise<AppProcess> {
-    const worker = await AppProcess.start('worker', this.env);
-    this.extraWorkers.push(worker);
+  /**
+   * Publishes through POST /v1/events, each account's events one after another (the next once
+   * the previous was accepted, which defines their order in direct mode) and up to `parallel`
+   * accounts side by side. Returns the accepted ids in the order of `events`.
+   */
+  async publishInOrder(events: RawEvent[], api = this.api, parallel = 8): Promise<string[]> {
+    const ids = new Array<string>(events.length);
+    const byAccount = new Map<string, number[]>();
+    events.forEach((event, index) => {
+      byAccount.set(event.account_id, [...(byAccount.get(event.account_id) ?? []), index]);
+    });
+    const accounts = [...byAccount.values()];
+    const publishAccount = async (indexes: number[]) => {
+      for (const index of indexes) {
+        const answer = await api.post<{ id: string }>('/v1/events', events[index]);
+        if (answer.status !== 202) {
+          throw new Error(`publishing answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+        }
+        ids[index] = answer.body.id;
+      }
+    };
+    const lanes = Array.from({ length: Math.min(parallel, accounts.length) }, async () => {
+      for (let next = accounts.shift(); next; next = accounts.shift()) await publishAccount(next);
+    });
+    await Promise.all(lanes);
+    return ids;
+  }
+
+  /** Starts one more worker on the same database (and consumer group, in kafka mode). */
+  async addWorker(mode: DeliveryModeName = this.mode): Promise<AppProcess> {
+    const worker = await AppProcess.start('worker', this.envIn(mode));
+    this.extraApps.push(worker);
     return worker;
   }
 
+  /** Starts one more api on the same database, e.g. a direct-mode one beside a Kafka-mode stack. */
+  async addApi(mode: DeliveryModeName = this.mode): Promise<AppProcess> {
+    const api = await AppProcess.start('api', this.envIn(mode));
+    this.extraApps.push(api);
+    return api;
+  }
+
   async stop(): Promise<void> {
-    const workers = [this.worker, ...this.extraWorkers];
-    await Promise.all([...workers.map((worker) => worker.stop()), this.apiProcess.stop()]);
+    const apps = [this.worker, this.apiProcess, ...this.extraApps];
+    await Promise.all(apps.map((app) => app.stop()));
     await this.database.drop();
+  }
+
+  private envIn(mode: DeliveryModeName): Record<string, string> {
+    if (mode === this.mode) return this.env;
+    if (mode === 'direct') return directModeEnvironment(this.env);
+    throw new Error('a direct-mode stack has no Kafka settings to start a Kafka-mode app with');
   }
 }

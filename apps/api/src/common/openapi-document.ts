@@ -7,7 +7,7 @@ import type { OpenAPIObject } from '@nestjs/swagger';
  */
 const PUBLIC_OPERATIONS: Record<string, { summary: string }> = {
   '/health/live': { summary: 'The process is up and serving' },
-  '/health/ready': { summary: 'Postgres and Kafka both answer' },
+  '/health/ready': { summary: 'Postgres answers, and Kafka too unless in direct mode' },
   '/metrics': { summary: 'Prometheus metrics, in the text exposition format' },
 };
 

@@ -26,7 +26,7 @@ export class EventsController {
     private readonly getEvent: GetEventUseCase,
   ) {}
 
-  /** Accepts an event once Kafka has it (acks=all); delivery happens asynchronously. */
+  /** Accepts an event once Kafka (in direct mode: Postgres) has it; delivery is asynchronous. */
   @Post()
   @HttpCode(HttpStatus.ACCEPTED)
   @ApiHeader({

@@ -1,42 +1,65 @@
-import { Module } from '@nestjs/common';
+import { DynamicModule, Module, Provider } from '@nestjs/common';
 import { ClientsModule, Transport } from '@nestjs/microservices';
 import { Partitioners } from 'kafkajs';
-import { AppConfig } from '@libs/config';
+import { AppConfig, DeliveryMode } from '@libs/config';
+import { StoreDirectEventUseCase } from '@libs/delivery';
 import { kafkaClientConfig } from '@libs/messaging';
 import { PersistenceModule } from '@libs/persistence';
 import { ApiMetricsModule } from '../metrics/api-metrics.module';
-import { EVENTS_PRODUCER, EventPublisher } from './event-publisher';
+import { DirectEventPublisher } from './direct-event.publisher';
+import { EventPublisher } from './event-publisher';
 import { EventsController } from './events.controller';
 import { GetEventUseCase } from './get-event.use-case';
+import { EVENTS_PRODUCER, KafkaEventPublisher } from './kafka-event.publisher';
 import { PublishEventUseCase } from './publish-event.use-case';
 
-@Module({
-  imports: [
-    PersistenceModule,
-    ApiMetricsModule,
-    ClientsModule.registerAsync([
-      {
-        name: EVENTS_PRODUCER,
-        inject: [AppConfig],
-        useFactory: (config: AppConfig) => ({
-          transport: Transport.KAFKA,
-          options: {
-            client: kafkaClientConfig(config.kafka, '-api'),
-            postfixId: '',
-            producerOnlyMode: true,
-            producer: {
-              // Java-compatible murmur2: the same account lands on the same partition as
-              // with any other Kafka client.
-              createPartitioner: Partitioners.DefaultPartitioner,
-              allowAutoTopicCreation: false,
-            },
-            send: { acks: -1 },
-          },
-        }),
+const kafkaProducer = ClientsModule.registerAsync([
+  {
+    name: EVENTS_PRODUCER,
+    inject: [AppConfig],
+    useFactory: (config: AppConfig) => ({
+      transport: Transport.KAFKA,
+      options: {
+        client: kafkaClientConfig(config.kafka, '-api'),
+        postfixId: '',
+        producerOnlyMode: true,
+        producer: {
+          // Java-compatible murmur2: the same account lands on the same partition as
+          // with any other Kafka client.
+          createPartitioner: Partitioners.DefaultPartitioner,
+          allowAutoTopicCreation: false,
+        },
+        send: { acks: -1 },
       },
-    ]),
-  ],
-  controllers: [EventsController],
-  providers: [EventPublisher, PublishEventUseCase, GetEventUseCase],
-})
-export class EventsModule {}
+    }),
+  },
+]);
+
+/** The publisher of the mode; in direct mode no Kafka client is even made. */
+function publishing(mode: DeliveryMode): { imports: DynamicModule[]; providers: Provider[] } {
+  return mode === 'kafka'
+    ? {
+        imports: [kafkaProducer],
+        providers: [{ provide: EventPublisher, useClass: KafkaEventPublisher }],
+      }
+    : {
+        imports: [],
+        providers: [
+          StoreDirectEventUseCase,
+          { provide: EventPublisher, useClass: DirectEventPublisher },
+        ],
+      };
+}
+
+@Module({})
+export class EventsModule {
+  static register(config: AppConfig): DynamicModule {
+    const { imports, providers } = publishing(config.delivery.mode);
+    return {
+      module: EventsModule,
+      imports: [PersistenceModule, ApiMetricsModule, ...imports],
+      controllers: [EventsController],
+      providers: [...providers, PublishEventUseCase, GetEventUseCase],
+    };
+  }
+}

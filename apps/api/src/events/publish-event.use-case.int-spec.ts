@@ -13,7 +13,8 @@ import { PublishEventUseCase } from './publish-event.use-case';
  * Stands in for Kafka, the one part that cannot be made to fail on cue for one request while
  * another succeeds: each publish waits until the test settles it.
  */
-class ScriptedPublisher implements Pick<EventPublisher, 'publish'> {
+class ScriptedPublisher implements Pick<EventPublisher, 'publish' | 'unavailableMessage'> {
+  readonly unavailableMessage = 'The event could not be written to Kafka; retry later';
   readonly acknowledged: string[] = [];
   private readonly waiting: Array<{ id: string; settle: (ok: boolean) => void }> = [];
 

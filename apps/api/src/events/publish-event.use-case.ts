@@ -13,7 +13,8 @@ export class PublishEventUseCase {
   private readonly logger = new Logger(PublishEventUseCase.name);
 
   constructor(
-    @Inject(EventPublisher) private readonly publisher: Pick<EventPublisher, 'publish'>,
+    @Inject(EventPublisher)
+    private readonly publisher: Pick<EventPublisher, 'publish' | 'unavailableMessage'>,
     private readonly idempotencyKeys: IdempotencyKeyRepository,
     private readonly metrics: ApiMetrics,
   ) {}
@@ -21,7 +22,8 @@ export class PublishEventUseCase {
   /**
    * Returns the id of the accepted event. With an Idempotency-Key seen in the last 24 hours
    * the earlier event's id comes back and nothing is published again; the same event `id`
-   * published twice is delivered once too (the worker stores each id once).
+   * published twice is delivered once too (each id is stored once per account, by the worker
+   * in kafka mode, by the publisher itself in direct mode).
    */
   async execute(
     request: PublishEventRequest,
@@ -46,8 +48,8 @@ export class PublishEventUseCase {
       );
       if (!claim.first) {
         // Publish the first request's event again: should that request have died before
-        // Kafka acknowledged it, this one completes it; otherwise the worker stores each
-        // event id once, so nothing is delivered twice.
+        // Kafka acknowledged it (or Postgres committed it, in direct mode), this one completes
+        // it; otherwise each event id is stored once, so nothing is delivered twice.
         const earlier = claim.eventBody === null ? null : parseEventMessage(claim.eventBody);
         if (earlier?.valid) await this.publishOrFail(earlier.event);
         return claim.eventId;
@@ -67,10 +69,7 @@ export class PublishEventUseCase {
     } catch (error) {
       this.metrics.publishFailed();
       this.logger.error(`Publishing event ${event.id} failed: ${String(error)}`);
-      throw new ApiError(
-        ApiErrorCode.PublishFailed,
-        'The event could not be written to Kafka; retry later',
-      );
+      throw new ApiError(ApiErrorCode.PublishFailed, this.publisher.unavailableMessage);
     }
     this.metrics.eventPublished(event.type);
   }

@@ -7,12 +7,12 @@ import { RequestDurationMiddleware } from './request-duration.middleware';
   providers: [
     makeCounterProvider({
       name: API_METRIC.published,
-      help: 'Events acknowledged by Kafka',
+      help: 'Events accepted: acknowledged by Kafka, or committed to Postgres in direct mode',
       labelNames: ['type'],
     }),
     makeCounterProvider({
       name: API_METRIC.publishErrors,
-      help: 'Events that could not be written to Kafka',
+      help: 'Events that could not be written to Kafka (or stored, in direct mode)',
     }),
     makeHistogramProvider({
       name: API_METRIC.requestDuration,

@@ -28,7 +28,8 @@ export class GetStatsOverviewUseCase {
     const since = hourWindowStart(now);
     const [counts, lag] = await Promise.all([
       this.stats.perMinute(since, accountId),
-      scope.isAdmin ? this.consumerLag() : Promise.resolve(null),
+      // Direct mode has no consumer group; its backlog is webhook_direct_queue_depth.
+      scope.isAdmin && this.kafka.used ? this.consumerLag() : Promise.resolve(null),
     ]);
     return {
       account_id: accountId ?? null,

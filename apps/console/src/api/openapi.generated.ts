@@ -28,7 +28,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Postgres and Kafka both answer: the process can do its work. */
+        /** Postgres and Kafka (unless in direct mode) answer: the process can do its work. */
         get: operations["HealthController_ready"];
         put?: never;
         post?: never;
@@ -47,7 +47,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Accepts an event once Kafka has it (acks=all); delivery happens asynchronously. */
+        /** Accepts an event once Kafka (in direct mode: Postgres) has it; delivery is asynchronous. */
         post: operations["EventsController_publish"];
         delete?: never;
         options?: never;

@@ -5,6 +5,7 @@ import { TimeOrderedHistoryIndexes1764432000000 } from './1764432000000-TimeOrde
 import { ClaimTokensAndIdempotentBodies1764518400000 } from './1764518400000-ClaimTokensAndIdempotentBodies';
 import { AccountScopedEventIds1764604800000 } from './1764604800000-AccountScopedEventIds';
 import { LeanerDeliveryIndexes1764700000000 } from './1764700000000-LeanerDeliveryIndexes';
+import { DirectDeliveryQueue1764777600000 } from './1764777600000-DirectDeliveryQueue';
 
 /** Listed explicitly: the apps are bundled, so a glob over migration files would find nothing. */
 export const MIGRATIONS = [
@@ -15,4 +16,5 @@ export const MIGRATIONS = [
   ClaimTokensAndIdempotentBodies1764518400000,
   AccountScopedEventIds1764604800000,
   LeanerDeliveryIndexes1764700000000,
+  DirectDeliveryQueue1764777600000,
 ];

@@ -1,0 +1,86 @@
+import { Injectable } from '@nestjs/common';
+import { DirectQueueRepository, LaneLease } from '@libs/persistence';
+import { AttemptDeliveryUseCase } from './attempt-delivery.use-case';
+
+/** Deliveries read from a lane per round trip. */
+const LANE_BATCH = 20;
+
+/**
+ * How long a lane is leased for. The holder renews it while it lives (see `renew`), so this is
+ * only how long an account waits after its worker died, beyond the lease of the attempt that
+ * worker had under way (which the next holder waits out: order is kept).
+ */
+export const LANE_LEASE_MS = 15_000;
+
+export interface LaneControl {
+  /** False once the lease is lost or the worker is stopping: no further attempt starts. */
+  owned(): boolean;
+  /** True when the lane has had its turn and others may be waiting for a slot. */
+  turnIsOver(): boolean;
+}
+
+/** Why `drain` returned. */
+export type LaneOutcome = 'emptied' | 'turn-over' | 'let-go';
+
+/**
+ * Direct mode's counterpart of a Kafka lane: makes one account's first attempts one after
+ * another in the order the api stored them, each through `AttemptDeliveryUseCase.executeFirst`
+ * (the same engine, claims and leases as Kafka events). A lane is leased by one worker at a
+ * time, so an account never has two first attempts under way, however many workers run.
+ */
+@Injectable()
+export class DrainDirectLaneUseCase {
+  constructor(
+    private readonly queue: DirectQueueRepository,
+    private readonly attempts: AttemptDeliveryUseCase,
+  ) {}
+
+  /** Leases up to `limit` lanes with work waiting. */
+  claim(limit: number): Promise<LaneLease[]> {
+    return limit > 0 ? this.queue.claimLanes(limit, LANE_LEASE_MS) : Promise.resolve([]);
+  }
+
+  /** Extends the leases of the lanes held; returns the accounts whose lane is still held. */
+  renew(lanes: LaneLease[]): Promise<Set<string>> {
+    return this.queue.renewLanes(lanes, LANE_LEASE_MS);
+  }
+
+  /**
+   * Works through the lane until it is empty (it is then closed), its turn is over, or it is
+   * no longer this worker's to work (shutdown, lost lease); the lane is given back in the last
+   * two cases. Throws when Postgres fails: the lease then runs out unless renewed, and what was
+   * done is found done again by whoever works the lane next.
+   */
+  async drain(lane: LaneLease, control: LaneControl): Promise<LaneOutcome> {
+    let done: string[] = [];
+    for (;;) {
+      const batch = await this.queue.nextInLane(lane, done, LANE_BATCH);
+      done = [];
+      if (batch === null) return 'let-go';
+      if (batch.deliveryIds.length === 0) {
+        // False: the api queued more meanwhile (or the lease was lost): read again.
+        if (await this.queue.closeLane(lane, batch.enqueued)) return 'emptied';
+        continue;
+      }
+      for (const deliveryId of batch.deliveryIds) {
+        if (!control.owned()) {
+          await this.queue.releaseLane(lane, done, false);
+          return 'let-go';
+        }
+        // Null when there was nothing to make (made already, or by a manual attempt) or the
+        // lane was lost while waiting for another holder's attempt of it; only the first is done.
+        await this.attempts.executeFirst(deliveryId, () => control.owned());
+        if (control.owned()) done.push(deliveryId);
+      }
+      if (control.turnIsOver()) {
+        await this.queue.releaseLane(lane, done, true);
+        return 'turn-over';
+      }
+    }
+  }
+
+  /** Hands a lane back at once (shutdown), keeping its place in line. */
+  async release(lane: LaneLease): Promise<void> {
+    await this.queue.releaseLane(lane, [], false);
+  }
+}
