@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Kafka, logLevel } from 'kafkajs';
-import { ApiClient } from '@libs/testing';
+import { ApiClient, TEST_ENCRYPTION_KEYS } from '@libs/testing';
 import {
   Cleanup,
   errorMessage,
@@ -187,6 +187,9 @@ function serviceEnvironment(
     KAFKA_BROKERS: infra.brokers,
     DATABASE_URL: infra.databaseUrl,
     ADMIN_API_KEY: adminKey,
+    // The bench's rows live in a scratch database: the test key is good enough, and the
+    // deliveries pay for decryption as in production.
+    ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
     KAFKA_TOPIC: `bench-events-${runId}`,
     KAFKA_CONSUMER_GROUP: `bench-workers-${runId}`,
     KAFKA_TOPIC_PARTITIONS: String(PARTITIONS),

@@ -94,6 +94,7 @@ const config = loadConfig({
   KAFKA_BROKERS: 'kafka:9092',
   DATABASE_URL: 'postgres://db/webhooks',
   ADMIN_API_KEY: 'an-admin-key-of-some-length',
+  ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}`,
 });
 
 describe('Kubernetes manifests (deploy/k8s)', () => {

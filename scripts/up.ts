@@ -5,14 +5,17 @@
  * PostgreSQL: DATABASE_URL if set, else the embedded one (127.0.0.1:15432, data in
  * .local/postgres). Both are reused when already running, and then left running at the end.
  * Builds, migrates, runs `api` and `worker`, and stops everything it started on Ctrl-C.
+ * The admin key and the encryption key are generated once into .local/ unless set.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { EncryptionConfig, loadEncryptionConfig } from '@libs/config';
 import {
   ADMIN_API_KEY_FILE,
+  ENCRYPTION_KEYS_FILE,
   repoRoot,
   startLocalKafka,
   startLocalPostgres,
@@ -46,16 +49,18 @@ async function main(): Promise<void> {
     void finish(0);
   });
   const adminApiKey = await loadAdminApiKey();
+  const encryptionKeys = await loadEncryptionKeys();
+  const encryption = loadEncryptionConfig({ ...process.env, ENCRYPTION_KEYS: encryptionKeys });
   // The build and the broker's start-up both take seconds: run them side by side.
   const [infrastructure, build] = await Promise.allSettled([startInfrastructure(), buildApps()]);
   if (infrastructure.status === 'rejected') throw infrastructure.reason;
   if (build.status === 'rejected') throw build.reason;
   const infra = infrastructure.value;
-  await migrate(infra.DATABASE_URL).catch((error: unknown) => {
+  await migrate(infra.DATABASE_URL, encryption).catch((error: unknown) => {
     throw new Error(`migrations failed: ${errorMessage(error)}`);
   });
 
-  const env = appEnvironment(infra, adminApiKey);
+  const env = appEnvironment(infra, adminApiKey, encryptionKeys);
   const apps = [startApp('api', env), startApp('worker', env)];
   cleanup.add(async () => {
     await Promise.all(apps.map((app) => stopChild(app, APP_STOP_GRACE_MS)));
@@ -66,7 +71,7 @@ async function main(): Promise<void> {
     waitUntilReady(`${apiUrl}/health/ready`),
     waitUntilReady(`${workerUrl}/health/ready`),
   ]);
-  printBanner({ adminApiKey, apiUrl, workerUrl, infra });
+  printBanner({ adminApiKey, apiUrl, workerUrl, infra, encryption });
 }
 
 let finishing: Promise<never> | undefined;
@@ -88,6 +93,23 @@ async function loadAdminApiKey(): Promise<string> {
   await writeFile(ADMIN_API_KEY_FILE, `${key}\n`, { mode: 0o600 });
   console.error(`[up] generated an admin API key, kept in ${ADMIN_API_KEY_FILE}`);
   return key;
+}
+
+/**
+ * ENCRYPTION_KEYS if set; none when ENCRYPTION_ALLOW_PLAINTEXT is; else the key generated on
+ * the first run, kept beside the embedded Postgres whose secrets it encrypts.
+ */
+async function loadEncryptionKeys(): Promise<string | undefined> {
+  const configured = process.env.ENCRYPTION_KEYS;
+  if (configured) return configured;
+  if (/^(true|1|yes)$/.test(process.env.ENCRYPTION_ALLOW_PLAINTEXT ?? '')) return undefined;
+  const saved = (await readFile(ENCRYPTION_KEYS_FILE, 'utf8').catch(() => '')).trim();
+  if (saved) return saved;
+  const keys = `local-1:${randomBytes(32).toString('base64')}`;
+  await mkdir(path.dirname(ENCRYPTION_KEYS_FILE), { recursive: true });
+  await writeFile(ENCRYPTION_KEYS_FILE, `${keys}\n`, { mode: 0o600 });
+  console.error(`[up] generated an encryption key, kept in ${ENCRYPTION_KEYS_FILE}`);
+  return keys;
 }
 
 async function startInfrastructure(): Promise<Infrastructure> {
@@ -131,8 +153,13 @@ function buildApps(): Promise<void> {
   return runInherited('npm', ['run', 'build'], { cwd: repoRoot });
 }
 
-function appEnvironment(infra: Infrastructure, adminApiKey: string): NodeJS.ProcessEnv {
+function appEnvironment(
+  infra: Infrastructure,
+  adminApiKey: string,
+  encryptionKeys: string | undefined,
+): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, ...infra, ADMIN_API_KEY: adminApiKey };
+  if (encryptionKeys) env.ENCRYPTION_KEYS = encryptionKeys;
   if (env.WEBHOOK_ALLOW_PRIVATE_NETWORKS === undefined) {
     // Receivers run on this machine during development, on loopback addresses.
     env.WEBHOOK_ALLOW_PRIVATE_NETWORKS = 'true';
@@ -204,7 +231,13 @@ function printBanner(info: {
   apiUrl: string;
   workerUrl: string;
   infra: Infrastructure;
+  encryption: EncryptionConfig;
 }): void {
+  // The key itself stays in its file: it is not needed to use the service.
+  const [key] = info.encryption.keys;
+  const encryption = key
+    ? `key "${key.id}"${process.env.ENCRYPTION_KEYS ? ' (ENCRYPTION_KEYS)' : ` in ${ENCRYPTION_KEYS_FILE}`}`
+    : 'off (ENCRYPTION_ALLOW_PLAINTEXT=true)';
   const rule = '-'.repeat(72);
   console.log(
     [
@@ -216,6 +249,7 @@ function printBanner(info: {
       `API docs:       ${info.apiUrl}/docs`,
       `Console:        ${info.apiUrl}/console`,
       `Worker health:  ${info.workerUrl}/health/ready`,
+      `Secrets at rest: ${encryption}`,
       '',
       `ADMIN_API_KEY=${info.adminApiKey}`,
       `KAFKA_BROKERS=${info.infra.KAFKA_BROKERS}`,

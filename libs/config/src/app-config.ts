@@ -1,5 +1,13 @@
 import { readFileSync } from 'node:fs';
-import { DEFAULT_RETRY_SCHEDULE_SECONDS, Environment, environmentSchema } from './config.schema';
+import { z } from 'zod';
+import {
+  DEFAULT_RETRY_SCHEDULE_SECONDS,
+  Environment,
+  encryptionSchema,
+  environmentSchema,
+  missingEncryptionKey,
+} from './config.schema';
+import { EncryptionConfig } from './encryption-keys';
 
 export interface KafkaConfig {
   brokers: string[];
@@ -48,6 +56,8 @@ export class AppConfig {
     /** Events, deliveries and attempts older than this are deleted. */
     readonly retention: { days: number },
     readonly logLevel: Environment['LOG_LEVEL'],
+    /** Keys for webhook secrets and header values at rest. */
+    readonly encryption: EncryptionConfig,
   ) {}
 }
 
@@ -60,17 +70,21 @@ export class ConfigError extends Error {
 
 type EnvironmentSource = Record<string, string | undefined>;
 
-/** Parses and validates the environment; throws a ConfigError naming every bad variable. */
-export function loadConfig(source: EnvironmentSource = process.env): AppConfig {
-  const result = environmentSchema.safeParse(withoutBlanks(source));
-  if (!result.success) {
+/** Parses `raw` with `schema`; throws a ConfigError naming every bad variable. */
+function parseOrThrow<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, raw: EnvironmentSource): T {
+  const result = schema.safeParse(raw);
+  const issues = [...(result.success ? [] : result.error.issues), ...missingEncryptionKey(raw)];
+  if (!result.success || issues.length > 0) {
     throw new ConfigError(
-      result.error.issues.map(
-        (issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`,
-      ),
+      issues.map((issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`),
     );
   }
-  const env = result.data;
+  return result.data;
+}
+
+/** Parses and validates the environment; throws a ConfigError naming every bad variable. */
+export function loadConfig(source: EnvironmentSource = process.env): AppConfig {
+  const env = parseOrThrow(environmentSchema, withoutBlanks(source));
   const sslCa = env.KAFKA_SSL_CA_FILE ? readCaFile(env.KAFKA_SSL_CA_FILE) : undefined;
   return new AppConfig(
     {
@@ -104,7 +118,17 @@ export function loadConfig(source: EnvironmentSource = process.env): AppConfig {
     },
     { days: env.RETENTION_DAYS },
     env.LOG_LEVEL,
+    { keys: env.ENCRYPTION_KEYS, allowPlaintext: env.ENCRYPTION_ALLOW_PLAINTEXT },
   );
+}
+
+/**
+ * ENCRYPTION_KEYS and ENCRYPTION_ALLOW_PLAINTEXT alone, validated as the apps validate them:
+ * for the migrations and the re-encryption command, which need nothing else.
+ */
+export function loadEncryptionConfig(source: EnvironmentSource = process.env): EncryptionConfig {
+  const env = parseOrThrow(encryptionSchema, withoutBlanks(source));
+  return { keys: env.ENCRYPTION_KEYS, allowPlaintext: env.ENCRYPTION_ALLOW_PLAINTEXT };
 }
 
 function saslConfig(env: Environment): KafkaSaslConfig | undefined {

@@ -1,5 +1,6 @@
 export * from './data-source';
 export * from './database-errors';
+export { ResealReport } from './encryption/reseal-webhook-credentials';
 export * from './entities';
 export * from './persistence.module';
 export * from './repositories';

@@ -1,7 +1,18 @@
 import { randomUUID } from 'node:crypto';
+import { loadEncryptionConfig } from '@libs/config';
+import { FieldCipher, WebhookCredentials } from '@libs/secrets';
 
 /** The admin key every test app runs with. */
 export const TEST_ADMIN_KEY = 'test-admin-key-0123456789';
+
+/** ENCRYPTION_KEYS of every test app and of the test run's migrations. */
+export const TEST_ENCRYPTION_KEYS = 'test-1:Vkr8U96fe8J5+I64sSb1bK5+48qe/XfZkR3/At/JCNM=';
+
+/** Webhook credentials sealed and opened as the test apps do, for tests that write rows. */
+export function testWebhookCredentials(encryptionKeys = TEST_ENCRYPTION_KEYS): WebhookCredentials {
+  const encryption = loadEncryptionConfig({ ENCRYPTION_KEYS: encryptionKeys });
+  return new WebhookCredentials(new FieldCipher(encryption));
+}
 
 /**
  * Environment for apps started by one test file: the run's broker and database (set by
@@ -14,6 +25,7 @@ export function testEnvironment(overrides: Record<string, string> = {}): Record<
     KAFKA_BROKERS: requiredVariable('KAFKA_BROKERS'),
     DATABASE_URL: requiredVariable('DATABASE_URL'),
     ADMIN_API_KEY: TEST_ADMIN_KEY,
+    ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
     KAFKA_TOPIC: `test-events-${suffix}`,
     KAFKA_CONSUMER_GROUP: `test-group-${suffix}`,
     KAFKA_TOPIC_PARTITIONS: '4',

@@ -8,7 +8,7 @@ import {
   isPermanentDataError,
 } from '@libs/persistence';
 import { USER_AGENT } from '../user-agent';
-import { WebhookHttpClient } from '../http/webhook-http-client';
+import { WebhookHttpClient, WebhookResponse } from '../http/webhook-http-client';
 import { classifyResponse } from '../policy/attempt-outcome';
 import { nextStep, nextStepAfterManualAttempt } from '../policy/retry-policy';
 import { standardWebhookHeaders } from '../signing/standard-webhooks.signer';
@@ -73,11 +73,14 @@ export class AttemptDeliveryUseCase {
     }
     this.observer.attemptStarted();
     try {
-      const response = await this.client.send({
-        url: delivery.webhook.url,
-        headers: this.requestHeaders(delivery),
-        body: delivery.body,
-      });
+      const response =
+        delivery.webhook.credentialsError === null
+          ? await this.client.send({
+              url: delivery.webhook.url,
+              headers: this.requestHeaders(delivery),
+              body: delivery.body,
+            })
+          : this.unsendable(delivery, delivery.webhook.credentialsError);
       const now = new Date();
       const outcome = classifyResponse(response, now);
       const transition =
@@ -154,6 +157,23 @@ export class AttemptDeliveryUseCase {
         await new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** failures, 2000)));
       }
     }
+  }
+
+  /**
+   * A webhook whose secrets cannot be decrypted cannot be signed for: the attempt fails
+   * unsent and is retried on schedule, so it goes out once the operator restores the key.
+   */
+  private unsendable(delivery: ClaimedDelivery, reason: string): WebhookResponse {
+    this.logger.error(`Delivery ${delivery.id}: webhook ${delivery.webhook.id}: ${reason}`);
+    return {
+      startedAt: new Date(),
+      durationMs: 0,
+      statusCode: null,
+      responseBody: null,
+      retryAfter: undefined,
+      error: "not sent: the service cannot decrypt this webhook's secret or headers",
+      blocked: false,
+    };
   }
 
   private requestHeaders(delivery: ClaimedDelivery): Record<string, string> {

@@ -4,13 +4,21 @@ import { AccountsAndRetention1764345600000 } from './1764345600000-AccountsAndRe
 import { TimeOrderedHistoryIndexes1764432000000 } from './1764432000000-TimeOrderedHistoryIndexes';
 import { ClaimTokensAndIdempotentBodies1764518400000 } from './1764518400000-ClaimTokensAndIdempotentBodies';
 import { AccountScopedEventIds1764604800000 } from './1764604800000-AccountScopedEventIds';
+import { encryptWebhookSecrets } from './1764720000000-EncryptWebhookSecrets';
+import { WebhookCredentials } from '@libs/secrets';
 
-/** Listed explicitly: the apps are bundled, so a glob over migration files would find nothing. */
-export const MIGRATIONS = [
-  InitialSchema1764172800000,
-  RetriesAndEndpointHealth1764259200000,
-  AccountsAndRetention1764345600000,
-  TimeOrderedHistoryIndexes1764432000000,
-  ClaimTokensAndIdempotentBodies1764518400000,
-  AccountScopedEventIds1764604800000,
-];
+/**
+ * Listed explicitly: the apps are bundled, so a glob over migration files would find nothing.
+ * Built per run because the data migrations need the encryption keys.
+ */
+export function migrations(credentials: WebhookCredentials) {
+  return [
+    InitialSchema1764172800000,
+    RetriesAndEndpointHealth1764259200000,
+    AccountsAndRetention1764345600000,
+    TimeOrderedHistoryIndexes1764432000000,
+    ClaimTokensAndIdempotentBodies1764518400000,
+    AccountScopedEventIds1764604800000,
+    encryptWebhookSecrets(credentials),
+  ];
+}
