@@ -28,9 +28,14 @@ export class Stack {
   private constructor(
     readonly env: Record<string, string>,
     private readonly database: IsolatedDatabase,
-    readonly apiProcess: AppProcess,
+    public apiProcess: AppProcess,
     public worker: AppProcess,
   ) {}
+
+  /** The stack's own database, reached directly (not through `databaseUrlForApps`). */
+  get databaseUrl(): string {
+    return this.database.url;
+  }
 
   static async start(
     overrides: Record<string, string> = {},
@@ -89,6 +94,18 @@ export class Stack {
     const exit = await this.worker.stop('SIGTERM');
     this.worker = await AppProcess.start('worker', this.env);
     return exit;
+  }
+
+  /**
+   * Stops every app, then starts the api and one worker again with `overrides` added to the
+   * environment: a configuration change rolled out (new ENCRYPTION_KEYS, say).
+   */
+  async restart(overrides: Record<string, string>): Promise<void> {
+    const workers = [this.worker, ...this.extraWorkers.splice(0)];
+    await Promise.all([...workers.map((worker) => worker.stop()), this.apiProcess.stop()]);
+    Object.assign(this.env, overrides);
+    this.apiProcess = await AppProcess.start('api', this.env);
+    this.worker = await AppProcess.start('worker', this.env);
   }
 
   /** Starts one more worker in the same consumer group. */
