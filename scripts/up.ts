@@ -249,7 +249,7 @@ function printBanner(info: {
       `API docs:       ${info.apiUrl}/docs`,
       `Console:        ${info.apiUrl}/console`,
       `Worker health:  ${info.workerUrl}/health/ready`,
-      `Secrets at rest: ${encryption}`,
+      `Encryption:     ${encryption}`,
       '',
       `ADMIN_API_KEY=${info.adminApiKey}`,
       `KAFKA_BROKERS=${info.infra.KAFKA_BROKERS}`,
