@@ -22,7 +22,7 @@ const USAGE = `npm run bench -- [options]
   --events N              events in the throughput and raw phases (default 5000; --quick 1000)
   --accounts M            accounts the events are spread over, one webhook each (default 100)
   --workers N             WORKER_CONCURRENCY of the worker (default: $WORKER_CONCURRENCY or 10)
-  --rate R                events per second in the latency phase (default 50)
+  --rate R                events per second in the latency phase (default 200)
   --latency-seconds S     length of the latency phase (default 20; --quick 10)
   --publish-concurrency C POST /v1/events in flight in the throughput phase (default 32)
   --live                  run the worker during ingest instead of draining the backlog after it
@@ -61,7 +61,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       '--workers',
       values.workers ?? (process.env.WORKER_CONCURRENCY || '10'),
     ),
-    rate: positiveInteger('--rate', values.rate ?? '50'),
+    rate: positiveInteger('--rate', values.rate ?? '200'),
     latencySeconds: positiveInteger(
       '--latency-seconds',
       values['latency-seconds'] ?? (quick ? '10' : '20'),

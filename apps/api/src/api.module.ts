@@ -6,6 +6,7 @@ import { ConsoleModule } from './console/console.module';
 import { DeliveriesModule } from './deliveries/deliveries.module';
 import { EventsModule } from './events/events.module';
 import { ApiMetricsModule } from './metrics/api-metrics.module';
+import { ApiRateLimitModule } from './rate-limits/api-rate-limit.module';
 import { RequestDurationMiddleware } from './metrics/request-duration.middleware';
 import { StatsModule } from './stats/stats.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
@@ -20,6 +21,7 @@ export class ApiModule implements NestModule {
         LoggingModule,
         PrometheusMetricsModule,
         ApiMetricsModule,
+        ApiRateLimitModule,
         HealthModule,
         EventsModule,
         WebhooksModule,

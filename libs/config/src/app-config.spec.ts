@@ -39,6 +39,7 @@ describe('loadConfig', () => {
       workerPort: 3001,
       adminApiKey: required.ADMIN_API_KEY,
       maxEventBytes: 262_144,
+      rateLimits: { accountKey: { perSecond: 100, burst: 200 }, adminKey: undefined },
     });
     expect(config.delivery).toEqual({
       concurrency: 10,
@@ -160,6 +161,91 @@ describe('loadConfig', () => {
     [{ RETRY_SCHEDULE: '0, 0.5 ,1' }, [0, 0.5, 1]],
   ])('builds the retry schedule from %j', (env, schedule) => {
     expect(loadConfig({ ...required, ...env }).delivery.retryScheduleSeconds).toEqual(schedule);
+  });
+
+  describe('API rate limits', () => {
+    const rateLimits = (env: Record<string, string>) =>
+      loadConfig({ ...required, ...env }).http.rateLimits;
+
+    it.each<[string, Record<string, string>, ReturnType<typeof rateLimits>]>([
+      [
+        'a rate with its default burst of two seconds',
+        { API_RATE_LIMIT_PER_S: '5' },
+        { accountKey: { perSecond: 5, burst: 10 }, adminKey: undefined },
+      ],
+      [
+        'a rate and a burst, for each kind of key apart',
+        {
+          API_RATE_LIMIT_PER_S: '5',
+          API_RATE_LIMIT_BURST: '5',
+          ADMIN_API_RATE_LIMIT_PER_S: '1000',
+          ADMIN_API_RATE_LIMIT_BURST: '50',
+        },
+        { accountKey: { perSecond: 5, burst: 5 }, adminKey: { perSecond: 1000, burst: 50 } },
+      ],
+      [
+        'a burst smaller than the rate',
+        { API_RATE_LIMIT_PER_S: '100', API_RATE_LIMIT_BURST: '1' },
+        { accountKey: { perSecond: 100, burst: 1 }, adminKey: undefined },
+      ],
+      [
+        '0 as unlimited',
+        { API_RATE_LIMIT_PER_S: '0', ADMIN_API_RATE_LIMIT_PER_S: '0' },
+        { accountKey: undefined, adminKey: undefined },
+      ],
+      [
+        'a default burst capped at the largest allowed',
+        { ADMIN_API_RATE_LIMIT_PER_S: '100000' },
+        {
+          accountKey: { perSecond: 100, burst: 200 },
+          adminKey: { perSecond: 100_000, burst: 10_000 },
+        },
+      ],
+    ])('takes %s', (_what, env, expected) => {
+      expect(rateLimits(env)).toEqual(expected);
+    });
+
+    it.each<[string, Record<string, string>, string[]]>([
+      [
+        'a negative or fractional rate',
+        { API_RATE_LIMIT_PER_S: '-1', ADMIN_API_RATE_LIMIT_PER_S: '2.5' },
+        [
+          'API_RATE_LIMIT_PER_S: must be a whole number from 0 to 100000, got "-1"',
+          'ADMIN_API_RATE_LIMIT_PER_S: must be a whole number from 0 to 100000, got "2.5"',
+        ],
+      ],
+      [
+        'a burst of 0 or beyond the largest',
+        {
+          API_RATE_LIMIT_BURST: '0',
+          ADMIN_API_RATE_LIMIT_PER_S: '5',
+          ADMIN_API_RATE_LIMIT_BURST: '10001',
+        },
+        [
+          'API_RATE_LIMIT_BURST: must be a whole number from 1 to 10000, got "0"',
+          'ADMIN_API_RATE_LIMIT_BURST: must be a whole number from 1 to 10000, got "10001"',
+        ],
+      ],
+      [
+        'a burst for a key without a limit',
+        { ADMIN_API_RATE_LIMIT_BURST: '10' },
+        [
+          'ADMIN_API_RATE_LIMIT_BURST: is set but ADMIN_API_RATE_LIMIT_PER_S is 0 (unlimited): set a rate or unset the burst',
+        ],
+      ],
+      [
+        'a burst counted in a window under a millisecond',
+        { API_RATE_LIMIT_PER_S: '50000', API_RATE_LIMIT_BURST: '49' },
+        ['API_RATE_LIMIT_BURST: must be at least API_RATE_LIMIT_PER_S / 1000 (50)'],
+      ],
+      [
+        'a rate that is not a number',
+        { API_RATE_LIMIT_PER_S: 'lots' },
+        ['API_RATE_LIMIT_PER_S: must be a whole number from 0 to 100000, got "lots"'],
+      ],
+    ])('refuses %s, naming the variable', (_what, env, expected) => {
+      expect(problemsOf({ ...required, ...env })).toEqual(expected);
+    });
   });
 
   it('treats empty variables as unset', () => {

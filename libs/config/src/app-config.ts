@@ -3,6 +3,7 @@ import { z } from 'zod';
 import {
   DEFAULT_RETRY_SCHEDULE_SECONDS,
   Environment,
+  MAX_API_RATE_BURST,
   encryptionSchema,
   environmentSchema,
   missingEncryptionKey,
@@ -44,6 +45,14 @@ export interface HttpConfig {
   workerPort: number;
   adminApiKey: string;
   maxEventBytes: number;
+  /** Requests each API key may make on /v1; undefined: unlimited. */
+  rateLimits: { accountKey: ApiRateLimit | undefined; adminKey: ApiRateLimit | undefined };
+}
+
+/** A sustained rate and the most requests a key may send at once. */
+export interface ApiRateLimit {
+  perSecond: number;
+  burst: number;
 }
 
 /** The validated configuration, grouped by concern. Inject it with `@Inject(AppConfig)`. */
@@ -104,6 +113,10 @@ export function loadConfig(source: EnvironmentSource = process.env): AppConfig {
       workerPort: env.WORKER_PORT,
       adminApiKey: env.ADMIN_API_KEY,
       maxEventBytes: env.MAX_EVENT_BYTES,
+      rateLimits: {
+        accountKey: apiRateLimit(env.API_RATE_LIMIT_PER_S, env.API_RATE_LIMIT_BURST),
+        adminKey: apiRateLimit(env.ADMIN_API_RATE_LIMIT_PER_S, env.ADMIN_API_RATE_LIMIT_BURST),
+      },
     },
     {
       concurrency: env.WORKER_CONCURRENCY,
@@ -140,6 +153,12 @@ function saslConfig(env: Environment): KafkaSaslConfig | undefined {
     return { mechanism, username: env.KAFKA_SASL_USERNAME, password: env.KAFKA_SASL_PASSWORD };
   }
   return undefined;
+}
+
+/** 0 turns the limit off; an unset burst allows two seconds' worth of requests at once. */
+function apiRateLimit(perSecond: number, burst: number | undefined): ApiRateLimit | undefined {
+  if (perSecond === 0) return undefined;
+  return { perSecond, burst: burst ?? Math.min(2 * perSecond, MAX_API_RATE_BURST) };
 }
 
 /**

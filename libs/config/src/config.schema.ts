@@ -15,21 +15,39 @@ const boolean = (fallback: boolean) =>
     .default(fallback ? 'true' : 'false')
     .transform((value) => value === 'true' || value === '1' || value === 'yes');
 
+/** A whole number within [min, max], or an issue naming the bounds and what was given. */
+const wholeNumber =
+  (min: number, max: number) =>
+  (value: string, ctx: z.RefinementCtx): number => {
+    const parsed = Number(value);
+    if (!/^\d+$/.test(value.trim()) || parsed < min || parsed > max) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: `must be a whole number from ${min} to ${max}, got "${value}"`,
+      });
+      return z.NEVER;
+    }
+    return parsed;
+  };
+
 const integer = (fallback: number, min: number, max: number) =>
+  z.string().default(String(fallback)).transform(wholeNumber(min, max));
+
+/** Unset stays undefined: for a setting whose default follows another variable. */
+const optionalInteger = (min: number, max: number) =>
   z
     .string()
-    .default(String(fallback))
-    .transform((value, ctx) => {
-      const parsed = Number(value);
-      if (!/^\d+$/.test(value.trim()) || parsed < min || parsed > max) {
-        ctx.addIssue({
-          code: z.ZodIssueCode.custom,
-          message: `must be a whole number from ${min} to ${max}, got "${value}"`,
-        });
-        return z.NEVER;
-      }
-      return parsed;
-    });
+    .optional()
+    .transform((value, ctx) =>
+      value === undefined ? undefined : wholeNumber(min, max)(value, ctx),
+    );
+
+/**
+ * Bounds of the api's rate limits. The in-memory counter keeps one timestamp per request of the
+ * burst and scans them on each request, so the burst stays in the thousands.
+ */
+export const MAX_API_RATE_PER_S = 100_000;
+export const MAX_API_RATE_BURST = 10_000;
 
 const optionalText = z
   .string()
@@ -140,6 +158,11 @@ export const environmentSchema = z
     WEBHOOK_ALLOW_PRIVATE_NETWORKS: boolean(false),
     RETENTION_DAYS: integer(30, 1, 3650),
     MAX_EVENT_BYTES: integer(262_144, 1024, 10 * 1024 * 1024),
+    // Requests per second per API key, 0 = unlimited; the burst defaults to twice the rate.
+    API_RATE_LIMIT_PER_S: integer(100, 0, MAX_API_RATE_PER_S),
+    API_RATE_LIMIT_BURST: optionalInteger(1, MAX_API_RATE_BURST),
+    ADMIN_API_RATE_LIMIT_PER_S: integer(0, 0, MAX_API_RATE_PER_S),
+    ADMIN_API_RATE_LIMIT_BURST: optionalInteger(1, MAX_API_RATE_BURST),
     LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
         errorMap: () => ({
@@ -162,6 +185,23 @@ export const environmentSchema = z
     } else if (env.KAFKA_SASL_MECHANISM) {
       for (const name of ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const) {
         if (!env[name]) problem(name, 'is required when KAFKA_SASL_MECHANISM is set');
+      }
+    }
+    for (const prefix of ['API', 'ADMIN_API'] as const) {
+      const rate = env[`${prefix}_RATE_LIMIT_PER_S`];
+      const burst = env[`${prefix}_RATE_LIMIT_BURST`];
+      if (burst === undefined) continue;
+      if (rate === 0) {
+        problem(
+          `${prefix}_RATE_LIMIT_BURST`,
+          `is set but ${prefix}_RATE_LIMIT_PER_S is 0 (unlimited): set a rate or unset the burst`,
+        );
+      } else if (burst * 1000 < rate) {
+        // The burst is counted in a window of burst / rate seconds, which the counter keeps in ms.
+        problem(
+          `${prefix}_RATE_LIMIT_BURST`,
+          `must be at least ${prefix}_RATE_LIMIT_PER_S / 1000 (${Math.ceil(rate / 1000)})`,
+        );
       }
     }
     if (env.KAFKA_SSL_CA_FILE && !env.KAFKA_SSL) {

@@ -4,3 +4,4 @@ export * from './kafka-admin.service';
 export * from './kafka-client.config';
 export * from './messaging.module';
 export * from './msk-iam-token.provider';
+export * from './group-commit';

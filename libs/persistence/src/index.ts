@@ -4,3 +4,4 @@ export { ResealReport } from './encryption/reseal-webhook-credentials';
 export * from './entities';
 export * from './persistence.module';
 export * from './repositories';
+export * from './plain-sql';

@@ -3,6 +3,7 @@ import { TEST_ADMIN_KEY } from './test-environment';
 export interface ApiAnswer<T> {
   status: number;
   body: T;
+  headers: Headers;
 }
 
 /** A small client for the api under test, speaking plain HTTP like any user would. */
@@ -53,6 +54,10 @@ export class ApiClient {
     });
     const text = await response.text();
     const json = response.headers.get('content-type')?.includes('application/json') ?? false;
-    return { status: response.status, body: (json && text ? JSON.parse(text) : text) as T };
+    return {
+      status: response.status,
+      body: (json && text ? JSON.parse(text) : text) as T,
+      headers: response.headers,
+    };
   }
 }

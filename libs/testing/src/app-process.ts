@@ -97,7 +97,9 @@ export class AppProcess {
     if (!existsSync(main)) throw new Error(`${main} is missing: run "npm run build" first`);
     const port = await freePort();
     const portVariable = name === 'api' ? 'API_PORT' : 'WORKER_PORT';
-    const child = spawn(process.execPath, [main], {
+    // APP_NODE_ARGS (space-separated) reaches node itself, e.g. "--cpu-prof" for `npm run bench`.
+    const nodeArgs = process.env.APP_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    const child = spawn(process.execPath, [...nodeArgs, main], {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH ?? '',

@@ -14,6 +14,7 @@ export enum ApiErrorCode {
   AttemptInProgress = 'attempt_in_progress',
   WebhookDisabled = 'webhook_disabled',
   PublishFailed = 'publish_failed',
+  RateLimited = 'rate_limited',
 }
 
 export class ApiError extends Error {

@@ -42,6 +42,12 @@ describe('errorBodyOf', () => {
       'kafka is down: no broker',
     ],
     ['our own error', new ApiError(ApiErrorCode.PublishFailed, 'later'), 503, 'later'],
+    [
+      'a key over its rate limit',
+      new ApiError(ApiErrorCode.RateLimited, 'retry after 1 s'),
+      429,
+      'retry after 1 s',
+    ],
     ['anything else', new TypeError('x is undefined'), 500, 'Internal server error'],
     ['a server-side error with a type', bodyError('some.other', 500), 500, /Internal/],
   ])(

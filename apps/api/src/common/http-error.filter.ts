@@ -76,6 +76,8 @@ function statusOf(code: ApiErrorCode): HttpStatus {
     case ApiErrorCode.WebhookDisabled:
     case ApiErrorCode.AmbiguousEventId:
       return HttpStatus.CONFLICT;
+    case ApiErrorCode.RateLimited:
+      return HttpStatus.TOO_MANY_REQUESTS;
     case ApiErrorCode.PublishFailed:
       return HttpStatus.SERVICE_UNAVAILABLE;
   }

@@ -872,6 +872,21 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description This API key is over its rate limit (API_RATE_LIMIT_PER_S, ADMIN_API_RATE_LIMIT_PER_S) */
+            429: {
+                headers: {
+                    /** @description Seconds until the key may send again */
+                    "Retry-After": number;
+                    /** @description Requests the key may make in any window: its burst */
+                    "RateLimit-Limit": number;
+                    /** @description Requests left in the window: 0 */
+                    "RateLimit-Remaining": number;
+                    /** @description Seconds until the window frees a request */
+                    "RateLimit-Reset": number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
         };
     };
     EventsController_get: {
@@ -920,6 +935,21 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description This API key is over its rate limit (API_RATE_LIMIT_PER_S, ADMIN_API_RATE_LIMIT_PER_S) */
+            429: {
+                headers: {
+                    /** @description Seconds until the key may send again */
+                    "Retry-After": number;
+                    /** @description Requests the key may make in any window: its burst */
+                    "RateLimit-Limit": number;
+                    /** @description Requests left in the window: 0 */
+                    "RateLimit-Remaining": number;
+                    /** @description Seconds until the window frees a request */
+                    "RateLimit-Reset": number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
         };
     };
     WebhooksController_list: {
@@ -951,6 +981,21 @@ export interface operations {
             /** @description No such webhook (or one of another account) */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description This API key is over its rate limit (API_RATE_LIMIT_PER_S, ADMIN_API_RATE_LIMIT_PER_S) */
+            429: {
+                headers: {
+                    /** @description Seconds until the key may send again */
+                    "Retry-After": number;
+                    /** @description Requests the key may make in any window: its burst */
+                    "RateLimit-Limit": number;
+                    /** @description Requests left in the window: 0 */
+                    "RateLimit-Remaining": number;
+                    /** @description Seconds until the window frees a request */
+                    "RateLimit-Reset": number;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -999,6 +1044,21 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description This API key is over its rate limit (API_RATE_LIMIT_PER_S, ADMIN_API_RATE_LIMIT_PER_S) */
+            429: {
+                headers: {
+                    /** @description Seconds until the key may send again */
+                    "Retry-After": number;
+                    /** @description Requests the key may make in any window: its burst */
+                    "RateLimit-Limit": number;
+                    /** @description Requests left in the window: 0 */
+                    "RateLimit-Remaining": number;
+                    /** @description Seconds until the window frees a request */
+                    "RateLimit-Reset": number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
         };
     };
     WebhooksController_get: {
@@ -1034,6 +1094,21 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description This API key is over its rate limit (API_RATE_LIMIT_PER_S, ADMIN_API_RATE_LIMIT_PER_S) */
+            429: {
+                headers: {
+                    /** @description Seconds until the key may send again */
+                    "Retry-After": number;
+                    /** @description Requests the key may make in any window: its burst */
+                    "RateLimit-Limit": number;
+                    /** @description Requests left in the window: 0 */
+                    "RateLimit-Remaining": number;
+                    /** @description Seconds until the window frees a request */
+                    "RateLimit-Reset": number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
         };
     };
     WebhooksController_remove: {
@@ -1064,6 +1139,21 @@ export interface operations {
             /** @description No such webhook (or one of another account) */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description This API key is over its rate limit (API_RATE_LIMIT_PER_S, ADMIN_API_RATE_LIMIT_PER_S) */
+            429: {
+                headers: {
+                    /** @description Seconds until the key may send again */
+                    "Retry-After": number;
+                    /** @description Requests the key may make in any window: its burst */
+                    "RateLimit-Limit": number;
+                    /** @description Requests left in the window: 0 */
+                    "RateLimit-Remaining": number;
+                    /** @description Seconds until the window frees a request */
+                    "RateLimit-Reset": number;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1107,6 +1197,21 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description This API key is over its rate limit (API_RATE_LIMIT_PER_S, ADMIN_API_RATE_LIMIT_PER_S) */
+            429: {
+                headers: {
+                    /** @description Seconds until the key may send again */
+                    "Retry-After": number;
+                    /** @description Requests the key may make in any window: its burst */
+                    "RateLimit-Limit": number;
+                    /** @description Requests left in the window: 0 */
+                    "RateLimit-Remaining": number;
+                    /** @description Seconds until the window frees a request */
+                    "RateLimit-Reset": number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
         };
     };
     WebhooksController_rotate: {
@@ -1138,6 +1243,21 @@ export interface operations {
             /** @description No such webhook (or one of another account) */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description This API key is over its rate limit (API_RATE_LIMIT_PER_S, ADMIN_API_RATE_LIMIT_PER_S) */
+            429: {
+                headers: {
+                    /** @description Seconds until the key may send again */
+                    "Retry-After": number;
+                    /** @description Requests the key may make in any window: its burst */
+                    "RateLimit-Limit": number;
+                    /** @description Requests left in the window: 0 */
+                    "RateLimit-Remaining": number;
+                    /** @description Seconds until the window frees a request */
+                    "RateLimit-Reset": number;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1188,6 +1308,21 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description This API key is over its rate limit (API_RATE_LIMIT_PER_S, ADMIN_API_RATE_LIMIT_PER_S) */
+            429: {
+                headers: {
+                    /** @description Seconds until the key may send again */
+                    "Retry-After": number;
+                    /** @description Requests the key may make in any window: its burst */
+                    "RateLimit-Limit": number;
+                    /** @description Requests left in the window: 0 */
+                    "RateLimit-Remaining": number;
+                    /** @description Seconds until the window frees a request */
+                    "RateLimit-Reset": number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
         };
     };
     WebhooksController_getStats: {
@@ -1219,6 +1354,21 @@ export interface operations {
             /** @description No such webhook (or one of another account) */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description This API key is over its rate limit (API_RATE_LIMIT_PER_S, ADMIN_API_RATE_LIMIT_PER_S) */
+            429: {
+                headers: {
+                    /** @description Seconds until the key may send again */
+                    "Retry-After": number;
+                    /** @description Requests the key may make in any window: its burst */
+                    "RateLimit-Limit": number;
+                    /** @description Requests left in the window: 0 */
+                    "RateLimit-Remaining": number;
+                    /** @description Seconds until the window frees a request */
+                    "RateLimit-Reset": number;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1262,6 +1412,21 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description This API key is over its rate limit (API_RATE_LIMIT_PER_S, ADMIN_API_RATE_LIMIT_PER_S) */
+            429: {
+                headers: {
+                    /** @description Seconds until the key may send again */
+                    "Retry-After": number;
+                    /** @description Requests the key may make in any window: its burst */
+                    "RateLimit-Limit": number;
+                    /** @description Requests left in the window: 0 */
+                    "RateLimit-Remaining": number;
+                    /** @description Seconds until the window frees a request */
+                    "RateLimit-Reset": number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
         };
     };
     DeliveriesController_get: {
@@ -1293,6 +1458,21 @@ export interface operations {
             /** @description No such delivery */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description This API key is over its rate limit (API_RATE_LIMIT_PER_S, ADMIN_API_RATE_LIMIT_PER_S) */
+            429: {
+                headers: {
+                    /** @description Seconds until the key may send again */
+                    "Retry-After": number;
+                    /** @description Requests the key may make in any window: its burst */
+                    "RateLimit-Limit": number;
+                    /** @description Requests left in the window: 0 */
+                    "RateLimit-Remaining": number;
+                    /** @description Seconds until the window frees a request */
+                    "RateLimit-Reset": number;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1338,6 +1518,21 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description This API key is over its rate limit (API_RATE_LIMIT_PER_S, ADMIN_API_RATE_LIMIT_PER_S) */
+            429: {
+                headers: {
+                    /** @description Seconds until the key may send again */
+                    "Retry-After": number;
+                    /** @description Requests the key may make in any window: its burst */
+                    "RateLimit-Limit": number;
+                    /** @description Requests left in the window: 0 */
+                    "RateLimit-Remaining": number;
+                    /** @description Seconds until the window frees a request */
+                    "RateLimit-Reset": number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
         };
     };
     AccountsController_list: {
@@ -1369,6 +1564,21 @@ export interface operations {
             /** @description Not the admin key */
             403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description This API key is over its rate limit (API_RATE_LIMIT_PER_S, ADMIN_API_RATE_LIMIT_PER_S) */
+            429: {
+                headers: {
+                    /** @description Seconds until the key may send again */
+                    "Retry-After": number;
+                    /** @description Requests the key may make in any window: its burst */
+                    "RateLimit-Limit": number;
+                    /** @description Requests left in the window: 0 */
+                    "RateLimit-Remaining": number;
+                    /** @description Seconds until the window frees a request */
+                    "RateLimit-Reset": number;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1412,6 +1622,21 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description This API key is over its rate limit (API_RATE_LIMIT_PER_S, ADMIN_API_RATE_LIMIT_PER_S) */
+            429: {
+                headers: {
+                    /** @description Seconds until the key may send again */
+                    "Retry-After": number;
+                    /** @description Requests the key may make in any window: its burst */
+                    "RateLimit-Limit": number;
+                    /** @description Requests left in the window: 0 */
+                    "RateLimit-Remaining": number;
+                    /** @description Seconds until the window frees a request */
+                    "RateLimit-Reset": number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
         };
     };
     AccountsController_revoke: {
@@ -1443,6 +1668,21 @@ export interface operations {
             /** @description Not the admin key */
             403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description This API key is over its rate limit (API_RATE_LIMIT_PER_S, ADMIN_API_RATE_LIMIT_PER_S) */
+            429: {
+                headers: {
+                    /** @description Seconds until the key may send again */
+                    "Retry-After": number;
+                    /** @description Requests the key may make in any window: its burst */
+                    "RateLimit-Limit": number;
+                    /** @description Requests left in the window: 0 */
+                    "RateLimit-Remaining": number;
+                    /** @description Seconds until the window frees a request */
+                    "RateLimit-Reset": number;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1479,6 +1719,21 @@ export interface operations {
             /** @description An account key asking for another account */
             403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description This API key is over its rate limit (API_RATE_LIMIT_PER_S, ADMIN_API_RATE_LIMIT_PER_S) */
+            429: {
+                headers: {
+                    /** @description Seconds until the key may send again */
+                    "Retry-After": number;
+                    /** @description Requests the key may make in any window: its burst */
+                    "RateLimit-Limit": number;
+                    /** @description Requests left in the window: 0 */
+                    "RateLimit-Remaining": number;
+                    /** @description Seconds until the window frees a request */
+                    "RateLimit-Reset": number;
                     [name: string]: unknown;
                 };
                 content?: never;

@@ -1,9 +1,10 @@
 import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import { KafkaContext } from '@nestjs/microservices';
 import { KafkaMessage } from 'kafkajs';
+import pLimit from 'p-limit';
 import { AppConfig } from '@libs/config';
 import { WebhookEventMessage, parseEventMessage } from '@libs/contracts';
-import { DeliverEventUseCase, EventSource } from '@libs/delivery';
+import { DeliverEventUseCase, EventSource, Slot } from '@libs/delivery';
 import { withDeadline } from '@libs/messaging';
 import { isPermanentDataError } from '@libs/persistence';
 import { WorkerMetrics } from '../metrics/worker-metrics';
@@ -14,20 +15,22 @@ import { PartitionOffsets } from './partition-offsets';
 
 /** Commits are batched: one round trip to the broker per this interval at most. */
 const COMMIT_INTERVAL_MS = 200;
-/** Events held in memory per delivery slot, all accounts together. */
-const BUFFER_PER_SLOT = 20;
 /**
- * Events one account may hold in its lane. Beyond it (a slow or hanging receiver with a
- * backlog) the account's further events are stored at once and only their ids wait in
- * memory, for its lane to attempt in order: one account can never fill the buffer and stall
- * the others, and it keeps its order.
+ * Events held, all accounts together: each is stored at once, so only where its message sits
+ * and its delivery ids wait in memory (never its value) for its account's lane. Past it the
+ * consumer waits before reading on: memory stays bounded whatever the backlog (one account
+ * with a hanging receiver and a long backlog included).
  */
-const LANE_LIMIT = 20;
+const MAX_HELD_EVENTS = 100_000;
+/** Events read but not yet stored (their values are in memory); past it the consumer waits. */
+const MAX_UNSTORED_EVENTS = 2_000;
+/** An account holding this many events is backlogged: its further events count as deferred. */
+const BACKLOG_THRESHOLD = 20;
 /**
- * Parked events (ids in memory, event in Postgres) all accounts together. Past it the
- * consumer waits before reading on: memory stays bounded whatever the backlog.
+ * Lanes working at once, per delivery slot: a lane waiting for Postgres (its claim, its
+ * outcome) holds no slot, so more lanes than slots keep every slot sending.
  */
-const MAX_PARKED = 100_000;
+const LANES_PER_SLOT = 10;
 /** How long one check of a failing dependency may take before the handler heartbeats again. */
 const READY_DEADLINE_MS = 5000;
 /** Backoff while a dependency (Postgres, the dead-letter topic) is failing. */
@@ -35,7 +38,7 @@ const FAILURE_BACKOFF_MS = [250, 500, 1000, 2000, 5000];
 
 /**
  * Where a message this worker works on sits, and the generation of its partition: all that
- * is kept of a parked event besides its delivery ids (never its value).
+ * is kept of an event once it is stored, besides its delivery ids.
  */
 interface MessageRef {
   topic: string;
@@ -45,26 +48,14 @@ interface MessageRef {
   token: number;
 }
 
-interface ParkedEvent {
-  ref: MessageRef;
-  deliveryIds: string[];
-}
-
-/** An account whose events wait in Postgres, in Kafka order, for its lane to catch up. */
-interface ParkedAccount {
-  queue: ParkedEvent[];
-  /** One of its events is being stored: the drain must wait for it before it ends. */
-  storing: boolean;
-  wake: (() => void) | null;
-}
-
 /**
- * Takes each Kafka message from the handler and hands it to its account's lane in the work
- * pool, then returns: accounts proceed in parallel while each keeps Kafka order, and the
- * partition keeps flowing. Offsets are committed per partition up to the lowest message
- * whose first attempts are not yet recorded, so what is not committed is owned by whoever
- * consumes the partition: after a crash or a rebalance its next owner reads it again and
- * finishes it (every step is idempotent).
+ * Takes each Kafka message from the handler, starts storing its event (stores of messages
+ * arriving together share one statement) and queues it in its account's lane, then returns:
+ * accounts proceed in parallel while each keeps Kafka order, and the partitions keep flowing.
+ * Once stored, only where the message sits and its delivery ids stay in memory. Offsets are
+ * committed per partition up to the lowest message whose first attempts are not yet recorded,
+ * so what is not committed is owned by whoever consumes the partition: after a crash or a
+ * rebalance its next owner reads it again and finishes it (every step is idempotent).
  *
  * The handler never throws (kafkajs would read the same message again and again): a message
  * that is not an event goes to the dead-letter topic; a failing dependency makes the handler
@@ -74,9 +65,10 @@ interface ParkedAccount {
 export class EventDispatcher implements BeforeApplicationShutdown {
   private readonly logger = new Logger(EventDispatcher.name);
   private readonly pool: KeyedWorkPool;
+  /** Delivery slots: HTTP attempts (with their claims) under way at once. */
+  private readonly slots: Slot;
   private readonly partitions = new Map<number, PartitionOffsets>();
-  private readonly parked = new Map<string, ParkedAccount>();
-  private parkedCount = 0;
+  private unstored = 0;
   private readonly assignment = new AssignmentWatch({
     onRejoined: () => this.forgetAllWork(),
     onCommitted: (partition, offset) => this.partitions.get(partition)?.committed(offset),
@@ -97,10 +89,12 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   ) {
     const concurrency = config.delivery.concurrency;
     this.maxEventBytes = config.http.maxEventBytes;
+    const limit = pLimit(concurrency);
+    this.slots = (work) => limit(work);
     this.pool = new KeyedWorkPool(
-      concurrency,
-      concurrency * BUFFER_PER_SLOT,
-      LANE_LIMIT,
+      concurrency * LANES_PER_SLOT,
+      MAX_HELD_EVENTS,
+      MAX_HELD_EVENTS,
       (key, error) =>
         this.logger.error(`Unexpected failure in the lane of account ${key}: ${String(error)}`),
     );
@@ -144,38 +138,13 @@ export class EventDispatcher implements BeforeApplicationShutdown {
       await this.deadLetter(ref, message, parsed.code, parsed.reason, heartbeat);
       return;
     }
+    const roomLeft = () =>
+      Promise.resolve(this.pool.size < MAX_HELD_EVENTS && this.unstored < MAX_UNSTORED_EVENTS);
+    if (!(await roomLeft()) && !(await this.waitFor(roomLeft, heartbeat))) return;
     const event = parsed.event;
-    // Once an account has parked events, its later ones park too, or they would overtake.
-    if (
-      !this.parked.has(event.account_id) &&
-      this.pool.trySubmit(event.account_id, () => this.runInLane(event, ref, message))
-    ) {
-      return;
-    }
-    if (this.parkedCount >= MAX_PARKED) {
-      const roomAgain = () => Promise.resolve(this.parkedCount < MAX_PARKED / 2);
-      if (!(await this.waitFor(roomAgain, heartbeat))) return;
-    }
-    // Looked up after any wait: the account's drain may have ended meanwhile. While this
-    // handler runs, no later message of the account (same partition) can overtake it.
-    await this.park(event, ref, message, heartbeat);
-  }
-
-  /** In the account's lane: store the event, make its first attempts, finish its offset. */
-  private async runInLane(
-    event: WebhookEventMessage,
-    ref: MessageRef,
-    message: KafkaMessage,
-  ): Promise<void> {
-    await this.assignment.settled();
-    if (!this.owns(ref)) return;
-    this.metrics.eventAccepted();
-    try {
-      const deliveryIds = await this.storeInLane(event, ref, message);
-      if (deliveryIds !== null && (await this.attemptInLane(deliveryIds, ref))) this.finish(ref);
-    } finally {
-      this.metrics.eventFinished();
-    }
+    if (this.pool.heldFor(event.account_id) >= BACKLOG_THRESHOLD) this.metrics.eventDeferred();
+    const stored = this.store(event, ref, message);
+    this.pool.submit(event.account_id, () => this.runInLane(ref, stored));
   }
 
   /**
@@ -183,28 +152,46 @@ export class EventDispatcher implements BeforeApplicationShutdown {
    * attempt: the partition was taken away, or the database refused the event for good and it
    * went to the dead-letter topic.
    */
-  private async storeInLane(
+  private async store(
     event: WebhookEventMessage,
     ref: MessageRef,
     message: KafkaMessage,
   ): Promise<string[] | null> {
-    for (let failures = 0; this.owns(ref); failures += 1) {
-      try {
-        return await this.deliverEvent.store(event, sourceOf(ref));
-      } catch (error) {
-        if (isPermanentDataError(error)) {
-          const reason = `refused by the database: ${String(error)}`;
-          if (await this.sendToDeadLetter(ref, message, 'refused_by_database', reason)) {
-            this.finish(ref);
-            return null;
+    this.unstored += 1;
+    try {
+      for (let failures = 0; this.owns(ref); failures += 1) {
+        try {
+          return await this.deliverEvent.store(event, sourceOf(ref));
+        } catch (error) {
+          if (isPermanentDataError(error)) {
+            const reason = `refused by the database: ${String(error)}`;
+            if (await this.sendToDeadLetter(ref, message, 'refused_by_database', reason)) {
+              this.finish(ref);
+              return null;
+            }
+          } else {
+            this.noteDatabaseFailure(`storing event ${event.id} (${describe(ref)})`, error);
           }
-        } else {
-          this.noteDatabaseFailure(`storing event ${event.id} (${describe(ref)})`, error);
+          await sleep(backoff(failures));
         }
-        await sleep(backoff(failures));
       }
+      return null;
+    } finally {
+      this.unstored -= 1;
     }
-    return null;
+  }
+
+  /** In the account's lane: once the event is stored, make its first attempts, finish its offset. */
+  private async runInLane(ref: MessageRef, stored: Promise<string[] | null>): Promise<void> {
+    await this.assignment.settled();
+    if (!this.owns(ref)) return;
+    this.metrics.eventAccepted();
+    try {
+      const deliveryIds = await stored;
+      if (deliveryIds !== null && (await this.attemptInLane(deliveryIds, ref))) this.finish(ref);
+    } finally {
+      this.metrics.eventFinished();
+    }
   }
 
   /**
@@ -222,7 +209,9 @@ export class EventDispatcher implements BeforeApplicationShutdown {
       }
       try {
         // Deliveries attempted before an interruption are not pending any more: skipped.
-        if (await this.deliverEvent.attemptInOrder(deliveryIds, stillOwned)) return true;
+        if (await this.deliverEvent.attemptInOrder(deliveryIds, stillOwned, this.slots)) {
+          return true;
+        }
       } catch (error) {
         this.noteDatabaseFailure(`first attempts of ${describe(ref)}`, error);
         await sleep(backoff(failures));
@@ -230,90 +219,6 @@ export class EventDispatcher implements BeforeApplicationShutdown {
       }
     }
     return false;
-  }
-
-  /**
-   * The account's lane is full: store the event now, hold only its delivery ids, and let the
-   * account's drain (queued in its lane behind the events it holds) attempt them in order.
-   * Waits while Postgres fails: the message must be stored before the next one is read.
-   */
-  private async park(
-    event: WebhookEventMessage,
-    ref: MessageRef,
-    message: KafkaMessage,
-    heartbeat: () => Promise<void>,
-  ): Promise<void> {
-    this.metrics.eventDeferred();
-    const account = this.parked.get(event.account_id) ?? this.startParking(event.account_id);
-    account.storing = true;
-    try {
-      const deliveryIds = await this.storeForParking(event, ref, message, heartbeat);
-      if (deliveryIds !== null && this.owns(ref) && this.parked.get(event.account_id) === account) {
-        account.queue.push({ ref, deliveryIds });
-        this.parkedCount += 1;
-      }
-    } finally {
-      account.storing = false;
-      account.wake?.();
-    }
-  }
-
-  /** Stores a parked event, waiting while Postgres fails; null when it was not stored. */
-  private async storeForParking(
-    event: WebhookEventMessage,
-    ref: MessageRef,
-    message: KafkaMessage,
-    heartbeat: () => Promise<void>,
-  ): Promise<string[] | null> {
-    let deliveryIds: string[] | null = null;
-    await this.waitFor(async () => {
-      if (!this.owns(ref)) return true;
-      try {
-        deliveryIds = await this.deliverEvent.store(event, sourceOf(ref));
-        return true;
-      } catch (error) {
-        if (!isPermanentDataError(error)) {
-          this.noteDatabaseFailure(`parking event ${event.id} (${describe(ref)})`, error);
-          return false;
-        }
-        const reason = `refused by the database: ${String(error)}`;
-        const sent = await this.sendToDeadLetter(ref, message, 'refused_by_database', reason);
-        if (sent) this.finish(ref);
-        return sent;
-      }
-    }, heartbeat);
-    return deliveryIds;
-  }
-
-  /** Marks the account as parking and queues, behind its lane's backlog, the task draining it. */
-  private startParking(accountId: string): ParkedAccount {
-    const account: ParkedAccount = { queue: [], storing: false, wake: null };
-    this.parked.set(accountId, account);
-    this.pool.submit(accountId, () => this.drainParked(accountId, account));
-    return account;
-  }
-
-  /**
-   * Runs in the account's lane, after the events it held: makes the first attempts of the
-   * oldest parked event, then queues itself again, so a slow account gives its slot back
-   * between events like any other. When none is left and none is being stored, the account
-   * uses its lane again. It sleeps while an event is being parked instead of polling.
-   */
-  private async drainParked(accountId: string, account: ParkedAccount): Promise<void> {
-    await this.assignment.settled();
-    const current = () => !this.stopping && this.parked.get(accountId) === account;
-    while (current() && account.queue.length === 0 && account.storing) {
-      await new Promise<void>((resolve) => (account.wake = resolve));
-      account.wake = null;
-    }
-    const next = current() ? account.queue.shift() : undefined;
-    if (next === undefined) {
-      if (this.parked.get(accountId) === account) this.parked.delete(accountId);
-      return;
-    }
-    this.parkedCount -= 1;
-    if (await this.attemptInLane(next.deliveryIds, next.ref)) this.finish(next.ref);
-    if (current()) this.pool.submit(accountId, () => this.drainParked(accountId, account));
   }
 
   /**
@@ -409,20 +314,16 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   /**
    * A rebalance happened: every partition is read again from its last commit (by this worker
    * or another), so all work in memory is dropped: queued lane tasks find themselves stale and
-   * return at once, drains stop, and attempts under way finish but commit nothing.
+   * return at once, and attempts under way finish but commit nothing.
    */
   private forgetAllWork(): void {
     for (const offsets of this.partitions.values()) offsets.reset();
-    for (const account of this.parked.values()) account.wake?.();
-    this.parked.clear();
-    this.parkedCount = 0;
   }
 
   /** Drains accepted work and commits before the Kafka consumer disconnects. */
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
     this.assignment.stop();
-    for (const account of this.parked.values()) account.wake?.();
     this.logger.log(`Draining ${this.pool.size} in-flight events before shutdown`);
     await this.pool.onIdle();
     await this.commitNow();

@@ -52,7 +52,9 @@ export class WebhookHttpClient {
         method: 'POST',
         url: request.url,
         headers: request.headers,
-        data: request.body,
+        // Bytes go out as they are: given a string, axios would parse the JSON to check it
+        // and serialise it again, for every request.
+        data: Buffer.from(request.body),
         responseType: 'stream',
         maxRedirects: 0,
         proxy: false,

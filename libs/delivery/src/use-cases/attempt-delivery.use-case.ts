@@ -1,10 +1,13 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '@libs/config';
+import { GroupCommit } from '@libs/messaging';
 import {
   AttemptRecord,
+  AttemptToRecord,
   ClaimedDelivery,
   DeliveryRepository,
   DeliveryTransition,
+  EndpointFailurePolicy,
   isPermanentDataError,
 } from '@libs/persistence';
 import { USER_AGENT } from '../user-agent';
@@ -20,6 +23,26 @@ const LEASE_MARGIN_MS = 30_000;
 const HELD_POLL_MS = 250;
 /** Recording stops retrying this long before the lease runs out and another worker may claim. */
 const RECORD_RETRY_RESERVE_MS = 5000;
+/**
+ * Claims and outcomes of many attempts share a statement (group commit): what arrives while
+ * one is being written goes in the next, up to this many.
+ */
+const BATCH_LIMIT = 100;
+const BATCHES_IN_FLIGHT = 2;
+
+/**
+ * Runs `work` in a delivery slot (a concurrency limit the caller owns, such as p-limit's),
+ * waiting for a free one first.
+ */
+export type Slot = <T>(work: () => Promise<T>) => Promise<T>;
+
+const runNow: Slot = (work) => work();
+
+/** A request that went out (or, with no response, a webhook found gone): to be recorded. */
+interface SentAttempt {
+  delivery: ClaimedDelivery;
+  response: WebhookResponse | null;
+}
 
 export interface AttemptResult {
   deliveryId: string;
@@ -31,13 +54,38 @@ export interface AttemptResult {
 @Injectable()
 export class AttemptDeliveryUseCase {
   private readonly logger = new Logger(AttemptDeliveryUseCase.name);
+  private readonly endpointPolicy: EndpointFailurePolicy;
+  private readonly claims = new GroupCommit<string, ClaimedDelivery | null>(
+    (deliveryIds) => this.claimBatch(deliveryIds),
+    // The same delivery asked for twice goes in two statements: only one can take it.
+    { maxBatch: BATCH_LIMIT, maxInFlight: BATCHES_IN_FLIGHT, conflictKey: (id) => id },
+  );
+  private readonly outcomes = new GroupCommit<AttemptToRecord, void>(
+    async (batch) => {
+      await this.deliveries.recordAttempts(batch, this.endpointPolicy);
+      return batch.map(() => undefined);
+    },
+    {
+      maxBatch: BATCH_LIMIT,
+      maxInFlight: BATCHES_IN_FLIGHT,
+      // One statement updates an endpoint's health once.
+      conflictKey: ({ delivery }) => delivery.webhook.id,
+      // An answer Postgres refuses fails alone, and is then recorded without its body.
+      retryAloneWhen: isPermanentDataError,
+    },
+  );
 
   constructor(
     private readonly deliveries: DeliveryRepository,
     private readonly client: WebhookHttpClient,
     private readonly config: AppConfig,
     private readonly observer: DeliveryObserver,
-  ) {}
+  ) {
+    this.endpointPolicy = {
+      failingForMs: config.delivery.failingWebhook.disableAfterMs,
+      minFailures: config.delivery.failingWebhook.minAttempts,
+    };
+  }
 
   /** How long a claim holds a delivery; claims made elsewhere use the same. */
   get leaseMs(): number {
@@ -49,11 +97,21 @@ export class AttemptDeliveryUseCase {
    * longer `stillOwned`). While another holder's attempt is under way (a manual retry, or the
    * previous owner of the partition right after a rebalance), it waits for that one to answer
    * or its lease to run out: the account's next first attempt must not start before.
+   * Only the request runs inside `slot` (a delivery slot): claiming the delivery and
+   * recording the outcome wait for Postgres without holding one.
    */
-  async executeFirst(deliveryId: string, stillOwned: () => boolean): Promise<AttemptResult | null> {
+  async executeFirst(
+    deliveryId: string,
+    stillOwned: () => boolean,
+    slot: Slot = runNow,
+  ): Promise<AttemptResult | null> {
     for (;;) {
-      const delivery = await this.deliveries.claimFirstAttempt(deliveryId, this.leaseMs);
-      if (delivery !== null) return this.execute(delivery);
+      const claimedAt = Date.now();
+      const delivery = await this.claims.submit(deliveryId);
+      if (delivery !== null) {
+        const sent = await slot(() => this.sendWithinLease(delivery, claimedAt));
+        return sent === null ? null : this.settle(sent);
+      }
       const heldUntil = await this.deliveries.leaseHeldUntil(deliveryId);
       if (heldUntil === null || !stillOwned()) return null;
       const wait = Math.min(HELD_POLL_MS, Math.max(10, heldUntil.getTime() - Date.now()));
@@ -61,16 +119,32 @@ export class AttemptDeliveryUseCase {
     }
   }
 
-  async execute(delivery: ClaimedDelivery): Promise<AttemptResult> {
-    if (!delivery.webhook.active) {
-      await this.deliveries.discardUnsent(delivery, 'webhook disabled or deleted');
-      this.observer.deliveryDiscarded();
-      return {
-        deliveryId: delivery.id,
-        attemptNumber: delivery.attemptNumber - 1,
-        status: 'discarded',
-      };
+  /**
+   * Sends a delivery claimed before its slot was free. Should the wait for the slot have
+   * eaten half the lease's margin (every slot busy with slow receivers), the lease is renewed
+   * first, so it cannot run out mid-request; null when the claim was lost meanwhile.
+   */
+  private async sendWithinLease(
+    delivery: ClaimedDelivery,
+    claimedAt: number,
+  ): Promise<SentAttempt | null> {
+    if (
+      Date.now() - claimedAt > LEASE_MARGIN_MS / 2 &&
+      !(await this.deliveries.renewLease(delivery, this.leaseMs))
+    ) {
+      return null;
     }
+    return this.send(delivery);
+  }
+
+  /** One attempt of a claimed delivery: send it, record the outcome, decide what comes next. */
+  async execute(delivery: ClaimedDelivery): Promise<AttemptResult> {
+    return this.settle(await this.send(delivery));
+  }
+
+  /** Sends the claimed delivery, or discards it when its webhook is gone. */
+  private async send(delivery: ClaimedDelivery): Promise<SentAttempt> {
+    if (!delivery.webhook.active) return { delivery, response: null };
     this.observer.attemptStarted();
     try {
       const response =
@@ -81,43 +155,56 @@ export class AttemptDeliveryUseCase {
               body: delivery.body,
             })
           : this.unsendable(delivery, delivery.webhook.credentialsError);
-      const now = new Date();
-      const outcome = classifyResponse(response, now);
-      const transition =
-        delivery.trigger === 'manual'
-          ? nextStepAfterManualAttempt(outcome, previousState(delivery, now), now)
-          : nextStep({
-              outcome,
-              attemptNumber: delivery.scheduledAttempts + 1,
-              scheduleSeconds: this.config.delivery.retryScheduleSeconds,
-              now,
-            });
-      await this.record(
-        delivery,
-        {
-          trigger: delivery.trigger,
-          startedAt: response.startedAt,
-          durationMs: response.durationMs,
-          responseStatus: response.statusCode,
-          responseBody: response.responseBody,
-          error: response.error,
-        },
-        transition,
-      );
-      this.observer.attemptRecorded(delivery, response, transition);
-      if (transition.status !== 'succeeded') {
-        this.logger.debug(
-          `Delivery ${delivery.id} attempt ${delivery.attemptNumber}: ${response.error} -> ${transition.status}`,
-        );
-      }
-      return {
-        deliveryId: delivery.id,
-        attemptNumber: delivery.attemptNumber,
-        status: transition.status,
-      };
+      return { delivery, response };
     } finally {
       this.observer.attemptFinished();
     }
+  }
+
+  private async settle({ delivery, response }: SentAttempt): Promise<AttemptResult> {
+    if (response === null) {
+      await this.deliveries.discardUnsent(delivery, 'webhook disabled or deleted');
+      this.observer.deliveryDiscarded();
+      return {
+        deliveryId: delivery.id,
+        attemptNumber: delivery.attemptNumber - 1,
+        status: 'discarded',
+      };
+    }
+    const now = new Date();
+    const outcome = classifyResponse(response, now);
+    const transition =
+      delivery.trigger === 'manual'
+        ? nextStepAfterManualAttempt(outcome, previousState(delivery, now), now)
+        : nextStep({
+            outcome,
+            attemptNumber: delivery.scheduledAttempts + 1,
+            scheduleSeconds: this.config.delivery.retryScheduleSeconds,
+            now,
+          });
+    await this.record(
+      delivery,
+      {
+        trigger: delivery.trigger,
+        startedAt: response.startedAt,
+        durationMs: response.durationMs,
+        responseStatus: response.statusCode,
+        responseBody: response.responseBody,
+        error: response.error,
+      },
+      transition,
+    );
+    this.observer.attemptRecorded(delivery, response, transition);
+    if (transition.status !== 'succeeded') {
+      this.logger.debug(
+        `Delivery ${delivery.id} attempt ${delivery.attemptNumber}: ${response.error} -> ${transition.status}`,
+      );
+    }
+    return {
+      deliveryId: delivery.id,
+      attemptNumber: delivery.attemptNumber,
+      status: transition.status,
+    };
   }
 
   /**
@@ -130,33 +217,34 @@ export class AttemptDeliveryUseCase {
     attempt: AttemptRecord,
     transition: DeliveryTransition,
   ): Promise<void> {
-    const policy = {
-      failingForMs: this.config.delivery.failingWebhook.disableAfterMs,
-      minFailures: this.config.delivery.failingWebhook.minAttempts,
-    };
     // The claim outlives the attempt by LEASE_MARGIN_MS: keep trying within it, so that a
     // database blip after the send does not leave the outcome unrecorded (the delivery would
     // then be sent again as a retry, behind the account's later events).
     const giveUpAt = Date.now() + LEASE_MARGIN_MS - RECORD_RETRY_RESERVE_MS;
     for (let failures = 0; ; failures += 1) {
       try {
-        await this.deliveries.recordAttempt(delivery, attempt, transition, policy);
+        await this.outcomes.submit({ delivery, attempt, transition });
         return;
       } catch (error) {
         if (isPermanentDataError(error)) {
           this.logger.warn(`Delivery ${delivery.id}: response not storable: ${String(error)}`);
-          await this.deliveries.recordAttempt(
+          await this.outcomes.submit({
             delivery,
-            { ...attempt, responseBody: '[response body could not be stored]' },
+            attempt: { ...attempt, responseBody: '[response body could not be stored]' },
             transition,
-            policy,
-          );
+          });
           return;
         }
         if (Date.now() >= giveUpAt) throw error;
         await new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** failures, 2000)));
       }
     }
+  }
+
+  private async claimBatch(deliveryIds: string[]): Promise<(ClaimedDelivery | null)[]> {
+    const claimed = await this.deliveries.claimFirstAttempts(deliveryIds, this.leaseMs);
+    const byId = new Map(claimed.map((delivery) => [delivery.id, delivery]));
+    return deliveryIds.map((id) => byId.get(id) ?? null);
   }
 
   /**

@@ -1,22 +1,45 @@
 import { Injectable } from '@nestjs/common';
 import { WebhookEventMessage, serializeEvent } from '@libs/contracts';
-import { DeliveryRepository, WebhookRepository } from '@libs/persistence';
+import { GroupCommit } from '@libs/messaging';
+import { DeliveryRepository, WebhookRepository, isPermanentDataError } from '@libs/persistence';
 import { matchesEventType } from '../matching/event-type-matcher';
-import { AttemptDeliveryUseCase } from './attempt-delivery.use-case';
+import { AttemptDeliveryUseCase, Slot } from './attempt-delivery.use-case';
 
 export interface EventSource {
   partition: number;
   offset: string;
 }
 
+interface EventToStore {
+  event: WebhookEventMessage;
+  source: EventSource;
+}
+
+/**
+ * Events stored by one statement at most. A batch forms only from what arrives while the
+ * previous ones are being written, so this bounds a statement's size, not the latency.
+ */
+const STORE_BATCH = 200;
+/** Store statements under way at once (each holds one pooled connection). */
+const STORE_IN_FLIGHT = 2;
+
 /**
  * What the worker does for one event from Kafka: store it with a delivery per subscribed
  * webhook, then make each delivery's first attempt, one after another. Both steps are safe to
  * run again for the same event: nothing is stored twice, and a delivery that already had its
  * first attempt (or has one under way elsewhere) is not sent again.
+ *
+ * Events arriving together are stored together (group commit): one read of their accounts'
+ * webhooks and one statement for all of them, however many messages are in flight.
  */
 @Injectable()
 export class DeliverEventUseCase {
+  private readonly storing = new GroupCommit<EventToStore, string[]>(
+    (batch) => this.storeBatch(batch),
+    // A batch Postgres refuses is stored event by event: only the refused event fails.
+    { maxBatch: STORE_BATCH, maxInFlight: STORE_IN_FLIGHT, retryAloneWhen: isPermanentDataError },
+  );
+
   constructor(
     private readonly webhooks: WebhookRepository,
     private readonly deliveries: DeliveryRepository,
@@ -29,21 +52,28 @@ export class DeliverEventUseCase {
   }
 
   /** Stores the event; returns its deliveries still waiting for their first attempt. */
-  async store(event: WebhookEventMessage, source: EventSource): Promise<string[]> {
-    const subscribers = (await this.webhooks.findSubscribers(event.account_id)).filter((webhook) =>
-      matchesEventType(webhook.eventTypes, event.type),
-    );
-    return this.deliveries.recordEvent(
-      {
-        id: event.id,
-        accountId: event.account_id,
-        type: event.type,
-        body: serializeEvent(event),
-        occurredAt: new Date(event.timestamp),
-        kafkaPartition: source.partition,
-        kafkaOffset: source.offset,
-      },
-      subscribers.map((webhook) => webhook.id),
+  store(event: WebhookEventMessage, source: EventSource): Promise<string[]> {
+    return this.storing.submit({ event, source });
+  }
+
+  private async storeBatch(batch: EventToStore[]): Promise<string[][]> {
+    const accounts = [...new Set(batch.map(({ event }) => event.account_id))];
+    const subscribers = await this.webhooks.findSubscribersOf(accounts);
+    return this.deliveries.recordEvents(
+      batch.map(({ event, source }) => ({
+        event: {
+          id: event.id,
+          accountId: event.account_id,
+          type: event.type,
+          body: serializeEvent(event),
+          occurredAt: new Date(event.timestamp),
+          kafkaPartition: source.partition,
+          kafkaOffset: source.offset,
+        },
+        webhookIds: (subscribers.get(event.account_id) ?? [])
+          .filter((webhook) => matchesEventType(webhook.eventTypes, event.type))
+          .map((webhook) => webhook.id),
+      })),
     );
   }
 
@@ -52,10 +82,14 @@ export class DeliverEventUseCase {
    * event is still this worker's to deliver. False when it stopped early: the event's Kafka
    * message is then read again (here or by the partition's next owner), which finishes it.
    */
-  async attemptInOrder(deliveryIds: string[], stillOwned: () => boolean): Promise<boolean> {
+  async attemptInOrder(
+    deliveryIds: string[],
+    stillOwned: () => boolean,
+    slot?: Slot,
+  ): Promise<boolean> {
     for (const deliveryId of deliveryIds) {
       if (!stillOwned()) return false;
-      await this.attempts.executeFirst(deliveryId, stillOwned);
+      await this.attempts.executeFirst(deliveryId, stillOwned, slot);
     }
     return true;
   }

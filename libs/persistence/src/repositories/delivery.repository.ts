@@ -4,6 +4,13 @@ import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
 import { SealedValueError, WebhookCredentials } from '@libs/secrets';
 import { AttemptTrigger, DeliveryStatus } from '../entities';
+import { PlainQuery, plainQuery } from '../plain-sql';
+
+/** An event to store, with the webhooks that get a delivery of it. */
+export interface EventToRecord {
+  event: IncomingEvent;
+  webhookIds: string[];
+}
 
 export interface IncomingEvent {
   id: string;
@@ -45,6 +52,13 @@ export interface ClaimedDelivery {
      */
     credentialsError: string | null;
   };
+}
+
+/** One attempt's outcome, for `recordAttempts`. */
+export interface AttemptToRecord {
+  delivery: ClaimedDelivery;
+  attempt: AttemptRecord;
+  transition: DeliveryTransition;
 }
 
 export interface AttemptRecord {
@@ -95,10 +109,14 @@ const LEASE_EXPIRED = `(d.status = 'delivering' AND d.lease_expires_at < now())`
 /** The worker's write path: events in, deliveries claimed, attempts recorded. */
 @Injectable()
 export class DeliveryRepository {
+  private readonly sql: PlainQuery;
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly credentials: WebhookCredentials,
-  ) {}
+  ) {
+    this.sql = plainQuery(dataSource);
+  }
 
   /**
    * Stores the event and one delivery per subscribed webhook, idempotently, and returns the
@@ -111,58 +129,111 @@ export class DeliveryRepository {
    * message again and gets the delivery back here. No scheduler takes it meanwhile.
    */
   async recordEvent(event: IncomingEvent, webhookIds: string[]): Promise<string[]> {
-    // One statement, so one round trip and atomic without an explicit transaction.
-    const [row]: { is_new: boolean; ids: string[] | null }[] = await this.dataSource.query(
-      `WITH new_event AS (
-         INSERT INTO events (id, account_id, type, body, occurred_at, kafka_partition, kafka_offset)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (account_id, id) DO NOTHING
-         RETURNING id
-       ),
-       new_deliveries AS (
-         INSERT INTO deliveries (id, event_id, webhook_id, account_id, event_type, status)
-         SELECT gen_random_uuid(), $1, webhook_id, $2, $3, 'pending'
-         FROM unnest($8::uuid[]) WITH ORDINALITY AS subscribed (webhook_id, position)
-         WHERE EXISTS (SELECT 1 FROM new_event)
-         ORDER BY position
-         RETURNING id, seq
-       )
-       SELECT EXISTS (SELECT 1 FROM new_event) AS is_new,
-              (SELECT array_agg(id ORDER BY seq) FROM new_deliveries) AS ids`,
+    const [awaiting] = await this.recordEvents([{ event, webhookIds }]);
+    return awaiting;
+  }
+
+  /**
+   * `recordEvent` for many events in one statement (one round trip, one commit), each with
+   * the webhooks it goes to; returns each event's deliveries waiting for their first attempt.
+   * An event listed twice is stored once: the later listing gets the same deliveries back.
+   */
+  async recordEvents(batch: EventToRecord[]): Promise<string[][]> {
+    if (batch.length === 0) return [];
+    const targets = batch.flatMap(({ webhookIds }, index) =>
+      webhookIds.map((webhookId) => ({ index: index + 1, webhookId })),
+    );
+    // Inserted in key order, so two workers storing overlapping batches (a rebalance
+    // overlap) wait for each other instead of deadlocking.
+    const rows: { account_id: string; id: string; ids: string[] | null }[] = await this.sql(
+      `WITH input AS (
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                                $5::timestamptz[], $6::int[], $7::bigint[])
+             WITH ORDINALITY AS i (id, account_id, type, body, occurred_at, kafka_partition,
+                                   kafka_offset, n)
+         ),
+         first_listing AS (
+           SELECT DISTINCT ON (account_id, id) * FROM input ORDER BY account_id, id, n
+         ),
+         new_events AS (
+           INSERT INTO events (id, account_id, type, body, occurred_at, kafka_partition, kafka_offset)
+           SELECT id, account_id, type, body, occurred_at, kafka_partition, kafka_offset
+           FROM first_listing ORDER BY account_id, id
+           ON CONFLICT (account_id, id) DO NOTHING
+           RETURNING account_id, id
+         ),
+         new_deliveries AS (
+           INSERT INTO deliveries (id, event_id, webhook_id, account_id, event_type, status)
+           SELECT gen_random_uuid(), f.id, t.webhook_id, f.account_id, f.type, 'pending'
+           FROM unnest($8::int[], $9::uuid[]) WITH ORDINALITY AS t (n, webhook_id, position)
+           JOIN first_listing f ON f.n = t.n
+           JOIN new_events e ON e.account_id = f.account_id AND e.id = f.id
+           ORDER BY t.position
+           RETURNING id, account_id, event_id, seq
+         ),
+         grouped AS (
+           SELECT account_id, event_id, array_agg(id ORDER BY seq) AS ids
+           FROM new_deliveries GROUP BY account_id, event_id
+         )
+         SELECT e.account_id, e.id, g.ids
+         FROM new_events e
+         LEFT JOIN grouped g ON g.account_id = e.account_id AND g.event_id = e.id`,
       [
-        event.id,
-        event.accountId,
-        event.type,
-        event.body,
-        event.occurredAt,
-        event.kafkaPartition,
-        event.kafkaOffset,
-        webhookIds,
+        batch.map(({ event }) => event.id),
+        batch.map(({ event }) => event.accountId),
+        batch.map(({ event }) => event.type),
+        batch.map(({ event }) => event.body),
+        batch.map(({ event }) => event.occurredAt),
+        batch.map(({ event }) => event.kafkaPartition),
+        batch.map(({ event }) => event.kafkaOffset),
+        targets.map((target) => target.index),
+        targets.map((target) => target.webhookId),
       ],
     );
-    if (row.is_new) return row.ids ?? [];
-    // The event was there already (read again), or another worker stored it at the same
-    // moment (a rebalance overlap): the statement above ran on a snapshot from before that
-    // worker's commit, so look again with a fresh one, and take over what is still waiting
-    // (whatever the subscriptions are now: those were made when the event was stored).
-    return this.awaitingFirstAttempt(event.accountId, event.id);
+    const stored = new Map(rows.map((row) => [eventKey(row.account_id, row.id), row.ids ?? []]));
+    const results: (string[] | null)[] = batch.map(({ event }) => {
+      const key = eventKey(event.accountId, event.id);
+      const ids = stored.get(key);
+      stored.delete(key);
+      return ids ?? null;
+    });
+    const known = batch.filter((_, index) => results[index] === null).map(({ event }) => event);
+    if (known.length === 0) return results as string[][];
+    // Those events were there already (read again), or another worker stored them at the
+    // same moment (a rebalance overlap): the statement above ran on a snapshot from before
+    // that worker's commit, so look again with a fresh one, and take over what is still
+    // waiting (whatever the subscriptions are now: those were made when the event was stored).
+    const awaiting = await this.awaitingFirstAttempts(known);
+    return results.map(
+      (ids, index) =>
+        ids ?? awaiting.get(eventKey(batch[index].event.accountId, batch[index].event.id)) ?? [],
+    );
   }
 
   /** Throws unless Postgres answers. */
   async ping(): Promise<void> {
-    await this.dataSource.query('SELECT 1');
+    await this.sql('SELECT 1');
   }
 
   /** The event's deliveries still waiting for their first attempt, in the order they were made. */
   async awaitingFirstAttempt(accountId: string, eventId: string): Promise<string[]> {
-    const rows: { id: string }[] = await this.dataSource.query(
-      `SELECT id FROM deliveries
-       WHERE account_id = $1 AND event_id = $2 AND next_attempt_at IS NULL
-         AND (status = 'pending' OR (status = 'delivering' AND attempt_count = 0))
-       ORDER BY seq`,
-      [accountId, eventId],
+    const awaiting = await this.awaitingFirstAttempts([{ accountId, id: eventId }]);
+    return awaiting.get(eventKey(accountId, eventId)) ?? [];
+  }
+
+  private async awaitingFirstAttempts(
+    events: { accountId: string; id: string }[],
+  ): Promise<Map<string, string[]>> {
+    const rows: { account_id: string; event_id: string; ids: string[] }[] = await this.sql(
+      `SELECT d.account_id, d.event_id, array_agg(d.id ORDER BY d.seq) AS ids
+         FROM unnest($1::text[], $2::text[]) AS e (account_id, id)
+         JOIN deliveries d ON d.account_id = e.account_id AND d.event_id = e.id
+         WHERE d.next_attempt_at IS NULL
+           AND (d.status = 'pending' OR (d.status = 'delivering' AND d.attempt_count = 0))
+         GROUP BY d.account_id, d.event_id`,
+      [events.map((event) => event.accountId), events.map((event) => event.id)],
     );
-    return rows.map((row) => row.id);
+    return new Map(rows.map((row) => [eventKey(row.account_id, row.event_id), row.ids]));
   }
 
   /**
@@ -170,20 +241,38 @@ export class DeliveryRepository {
    * A `delivering` row whose lease ran out belongs to a worker that died mid-attempt.
    */
   async claimFirstAttempt(deliveryId: string, leaseMs: number): Promise<ClaimedDelivery | null> {
-    const [claimed] = await this.claim({
-      where: `d.id = $2 AND (d.status = 'pending' OR ${LEASE_EXPIRED})`,
-      parameters: [deliveryId],
+    const [claimed] = await this.claimFirstAttempts([deliveryId], leaseMs);
+    return claimed ?? null;
+  }
+
+  /** `claimFirstAttempt` for many deliveries in one statement; returns those it took. */
+  claimFirstAttempts(deliveryIds: string[], leaseMs: number): Promise<ClaimedDelivery[]> {
+    if (deliveryIds.length === 0) return Promise.resolve([]);
+    return this.claim({
+      where: `d.id = ANY($2::uuid[]) AND (d.status = 'pending' OR ${LEASE_EXPIRED})`,
+      parameters: [deliveryIds],
       orderBy: 'd.id',
-      limit: 1,
+      limit: deliveryIds.length,
       leaseMs,
       trigger: 'scheduled',
     });
-    return claimed ?? null;
+  }
+
+  /** Extends the lease of a delivery this worker still holds; false when the claim was lost. */
+  async renewLease(delivery: ClaimedDelivery, leaseMs: number): Promise<boolean> {
+    const rows: unknown[] = await this.sql(
+      `UPDATE deliveries
+       SET lease_expires_at = now() + make_interval(secs => $3::double precision / 1000)
+       WHERE id = $1 AND claim_token = $2
+       RETURNING id`,
+      [delivery.id, delivery.claimToken, leaseMs],
+    );
+    return rows.length > 0;
   }
 
   /** When the live lease of a delivery under way ends; null when no attempt holds it. */
   async leaseHeldUntil(deliveryId: string): Promise<Date | null> {
-    const rows: { lease_expires_at: Date }[] = await this.dataSource.query(
+    const rows: { lease_expires_at: Date }[] = await this.sql(
       `SELECT lease_expires_at FROM deliveries
        WHERE id = $1 AND status = 'delivering' AND lease_expires_at > now()`,
       [deliveryId],
@@ -240,35 +329,50 @@ export class DeliveryRepository {
     transition: DeliveryTransition,
     endpointPolicy: EndpointFailurePolicy,
   ): Promise<void> {
-    if (transition.status === 'discarded' && transition.disableWebhookReason) {
-      const reason = transition.disableWebhookReason;
-      await this.dataSource.transaction(async (manager) => {
-        await recordAttemptStatement(manager, delivery, attempt, transition);
-        await disableWebhook(manager, delivery.webhook.id, reason);
-      });
-      return;
+    await this.recordAttempts([{ delivery, attempt, transition }], endpointPolicy);
+  }
+
+  /**
+   * `recordAttempt` for many attempts: those that do not disable their webhook go in one
+   * statement (one round trip, one commit), whose health updates then decide whether a
+   * failing webhook is disabled. Each attempt is atomic with its delivery and its endpoint's
+   * health; a batch may hold at most one attempt per webhook (a statement updates a row once).
+   */
+  async recordAttempts(
+    batch: AttemptToRecord[],
+    endpointPolicy: EndpointFailurePolicy,
+  ): Promise<void> {
+    const common = batch.filter(({ transition }) => !disablesWebhook(transition));
+    for (const { delivery, attempt, transition } of batch) {
+      if (transition.status === 'discarded' && transition.disableWebhookReason) {
+        const reason = transition.disableWebhookReason;
+        await this.dataSource.transaction(async (manager) => {
+          await recordAttemptsStatement(
+            (text, parameters) => manager.query(text, parameters),
+            [{ delivery, attempt, transition }],
+          );
+          await disableWebhook(manager, delivery.webhook.id, reason);
+        });
+      }
     }
-    // The common path is one statement: attempt, delivery and endpoint health together.
-    const [health] = await recordAttemptStatement(
-      this.dataSource.manager,
-      delivery,
-      attempt,
-      transition,
-    );
-    if (
-      health?.enabled &&
-      health.failing_since !== null &&
-      health.consecutive_failures >= endpointPolicy.minFailures &&
-      Date.now() - health.failing_since.getTime() >= endpointPolicy.failingForMs
-    ) {
-      await this.dataSource.transaction((manager) =>
-        disableWebhook(
-          manager,
-          delivery.webhook.id,
-          `failing since ${health.failing_since?.toISOString()} without a success ` +
-            `(${health.consecutive_failures} failed attempts)`,
-        ),
-      );
+    if (common.length === 0) return;
+    const failing = await recordAttemptsStatement(this.sql, common);
+    for (const health of failing) {
+      if (
+        health.enabled &&
+        health.failing_since !== null &&
+        health.consecutive_failures >= endpointPolicy.minFailures &&
+        Date.now() - health.failing_since.getTime() >= endpointPolicy.failingForMs
+      ) {
+        await this.dataSource.transaction((manager) =>
+          disableWebhook(
+            manager,
+            health.webhook_id,
+            `failing since ${health.failing_since?.toISOString()} without a success ` +
+              `(${health.consecutive_failures} failed attempts)`,
+          ),
+        );
+      }
     }
   }
 
@@ -277,7 +381,7 @@ export class DeliveryRepository {
    * delivery, or an attempt of it is under way right now.
    */
   async requestManualAttempt(deliveryId: string): Promise<boolean> {
-    const rows: { id: string }[] = await this.dataSource.query(
+    const rows: { id: string }[] = await this.sql(
       `WITH requested AS (
          UPDATE deliveries SET manual_attempt_requested_at = now(), updated_at = now()
          WHERE id = $1 AND status <> 'delivering'
@@ -300,7 +404,7 @@ export class DeliveryRepository {
     until: Date | null,
     limit: number,
   ): Promise<{ queued: number; nextSince: Date | null }> {
-    const [row]: { queued: number; next_since: Date | null }[] = await this.dataSource.query(
+    const [row]: { queued: number; next_since: Date | null }[] = await this.sql(
       `WITH window_rows AS (
          SELECT id, created_at, seq FROM deliveries
          WHERE webhook_id = $1 AND created_at >= $2 AND ($3::timestamptz IS NULL OR created_at < $3)
@@ -324,7 +428,7 @@ export class DeliveryRepository {
 
   /** Ends a delivery without sending it, for a webhook that was disabled or deleted meanwhile. */
   async discardUnsent(delivery: ClaimedDelivery, reason: string): Promise<void> {
-    await this.dataSource.query(
+    await this.sql(
       `UPDATE deliveries
        SET status = 'discarded', next_attempt_at = NULL, lease_expires_at = NULL, claim_token = NULL,
            last_error = $2, completed_at = now(), updated_at = now()
@@ -341,7 +445,7 @@ export class DeliveryRepository {
     leaseMs: number;
     trigger: AttemptTrigger;
   }): Promise<ClaimedDelivery[]> {
-    const rows: ClaimRow[] = await this.dataSource.query(
+    const rows: ClaimRow[] = await this.sql(
       `WITH target AS (
          SELECT d.id, d.status AS previous_status, d.next_attempt_at AS previous_next_attempt_at
          FROM deliveries d
@@ -375,6 +479,10 @@ export class DeliveryRepository {
   }
 }
 
+function eventKey(accountId: string, eventId: string): string {
+  return JSON.stringify([accountId, eventId]);
+}
+
 function nextAttemptAt(transition: DeliveryTransition): Date | null {
   return transition.status === 'retrying' || transition.status === 'pending'
     ? transition.nextAttemptAt
@@ -382,71 +490,90 @@ function nextAttemptAt(transition: DeliveryTransition): Date | null {
 }
 
 interface EndpointHealthRow {
+  webhook_id: string;
   failing_since: Date | null;
   consecutive_failures: number;
   enabled: boolean;
 }
 
+function disablesWebhook(transition: DeliveryTransition): boolean {
+  return transition.status === 'discarded' && transition.disableWebhookReason !== undefined;
+}
+
 /**
- * Records the attempt, moves the delivery on and updates the endpoint's health in one
- * statement (atomic, one round trip), only while the claim is still ours: a worker that
- * stalled past its lease records nothing over the outcome of the one that took over. Svix-style health: a success ends the failing streak,
- * a failure extends it; `last_success_at` is refreshed at most once a minute, so a busy
- * healthy endpoint does not rewrite its webhook row on every delivery. Returns the health
- * after a failure (for the auto-disable decision), nothing after a success.
+ * Records the attempts, moves their deliveries on and updates their endpoints' health in one
+ * statement (atomic, one round trip), each only while its claim is still ours: a worker that
+ * stalled past its lease records nothing over the outcome of the one that took over.
+ * Svix-style health: a success ends the failing streak, a failure extends it;
+ * `last_success_at` is refreshed at most once a minute, so a busy healthy endpoint does not
+ * rewrite its webhook row on every delivery. Returns the health of the endpoints whose
+ * attempt failed (for the auto-disable decision).
  */
-function recordAttemptStatement(
-  manager: EntityManager,
-  delivery: ClaimedDelivery,
-  attempt: AttemptRecord,
-  transition: DeliveryTransition,
+function recordAttemptsStatement(
+  query: PlainQuery,
+  batch: AttemptToRecord[],
 ): Promise<EndpointHealthRow[]> {
-  const succeeded = attempt.error === null;
-  return manager.query(
-    `WITH moved AS (
-       UPDATE deliveries
-       SET status = $11, attempt_count = GREATEST(attempt_count, $3), next_attempt_at = $10,
-           lease_expires_at = NULL, claim_token = NULL,
-           last_response_status = COALESCE($7, last_response_status), last_error = $9,
-           completed_at = CASE WHEN $11 IN ('succeeded', 'failed', 'discarded') THEN now() END,
+  const column = <T>(pick: (item: AttemptToRecord) => T): T[] => batch.map(pick);
+  return query<EndpointHealthRow>(
+    `WITH input AS (
+       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::timestamptz[],
+                            $6::int[], $7::int[], $8::text[], $9::text[], $10::timestamptz[],
+                            $11::text[], $12::uuid[], $13::boolean[], $14::uuid[])
+         AS i (attempt_id, delivery_id, number, trigger, started_at, duration_ms,
+               response_status, response_body, error, next_attempt_at, status, webhook_id,
+               succeeded, claim_token)
+     ),
+     moved AS (
+       UPDATE deliveries d
+       SET status = i.status, attempt_count = GREATEST(d.attempt_count, i.number),
+           next_attempt_at = i.next_attempt_at, lease_expires_at = NULL, claim_token = NULL,
+           last_response_status = COALESCE(i.response_status, d.last_response_status),
+           last_error = i.error,
+           completed_at = CASE WHEN i.status IN ('succeeded', 'failed', 'discarded') THEN now() END,
            updated_at = now()
-       WHERE id = $2 AND claim_token = $14
-       RETURNING id
+       FROM input i
+       WHERE d.id = i.delivery_id AND d.claim_token = i.claim_token
+       RETURNING d.id
      ),
      recorded AS (
        INSERT INTO delivery_attempts
          (id, delivery_id, number, trigger, started_at, duration_ms, response_status,
           response_body, error, next_attempt_at)
-       SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 FROM moved
+       SELECT i.attempt_id, i.delivery_id, i.number, i.trigger, i.started_at, i.duration_ms,
+              i.response_status, i.response_body, i.error, i.next_attempt_at
+       FROM input i JOIN moved m ON m.id = i.delivery_id
        ON CONFLICT (delivery_id, number) DO NOTHING
      ),
      health AS (
-       UPDATE webhooks
-       SET failing_since = CASE WHEN $13 THEN NULL ELSE COALESCE(failing_since, now()) END,
-           consecutive_failures = CASE WHEN $13 THEN 0 ELSE consecutive_failures + 1 END,
-           last_success_at = CASE WHEN $13 THEN now() ELSE last_success_at END,
-           last_failure_at = CASE WHEN $13 THEN last_failure_at ELSE now() END
-       WHERE id = $12 AND EXISTS (SELECT 1 FROM moved)
-         AND (NOT $13 OR failing_since IS NOT NULL OR consecutive_failures > 0
-              OR last_success_at IS NULL OR last_success_at < now() - interval '1 minute')
-       RETURNING failing_since, consecutive_failures, enabled
+       UPDATE webhooks w
+       SET failing_since = CASE WHEN i.succeeded THEN NULL ELSE COALESCE(w.failing_since, now()) END,
+           consecutive_failures = CASE WHEN i.succeeded THEN 0 ELSE w.consecutive_failures + 1 END,
+           last_success_at = CASE WHEN i.succeeded THEN now() ELSE w.last_success_at END,
+           last_failure_at = CASE WHEN i.succeeded THEN w.last_failure_at ELSE now() END
+       FROM input i JOIN moved m ON m.id = i.delivery_id
+       WHERE w.id = i.webhook_id
+         AND (NOT i.succeeded OR w.failing_since IS NOT NULL OR w.consecutive_failures > 0
+              OR w.last_success_at IS NULL OR w.last_success_at < now() - interval '1 minute')
+       RETURNING w.id AS webhook_id, w.failing_since, w.consecutive_failures, w.enabled,
+                 i.succeeded
      )
-     SELECT * FROM health WHERE NOT $13`,
+     SELECT webhook_id, failing_since, consecutive_failures, enabled FROM health
+     WHERE NOT succeeded`,
     [
-      randomUUID(),
-      delivery.id,
-      delivery.attemptNumber,
-      attempt.trigger,
-      attempt.startedAt,
-      attempt.durationMs,
-      attempt.responseStatus,
-      attempt.responseBody,
-      attempt.error,
-      nextAttemptAt(transition),
-      transition.status satisfies DeliveryStatus,
-      delivery.webhook.id,
-      succeeded,
-      delivery.claimToken,
+      column(() => randomUUID()),
+      column(({ delivery }) => delivery.id),
+      column(({ delivery }) => delivery.attemptNumber),
+      column(({ attempt }) => attempt.trigger),
+      column(({ attempt }) => attempt.startedAt),
+      column(({ attempt }) => attempt.durationMs),
+      column(({ attempt }) => attempt.responseStatus),
+      column(({ attempt }) => attempt.responseBody),
+      column(({ attempt }) => attempt.error),
+      column(({ transition }) => nextAttemptAt(transition)),
+      column(({ transition }) => transition.status satisfies DeliveryStatus),
+      column(({ delivery }) => delivery.webhook.id),
+      column(({ attempt }) => attempt.error === null),
+      column(({ delivery }) => delivery.claimToken),
     ],
   );
 }

@@ -19,6 +19,12 @@ export type WebhookChanges = Partial<
   Pick<WebhookEntity, 'url' | 'eventTypes' | 'description' | 'headers' | 'enabled'>
 >;
 
+/** A webhook as seen when choosing where an event goes. */
+export interface Subscriber {
+  id: string;
+  eventTypes: string[];
+}
+
 /** The reason a webhook paused with PATCH enabled=false carries; any other reason is automatic. */
 export const PAUSED_THROUGH_API = 'disabled through the API';
 
@@ -56,12 +62,26 @@ export class WebhookRepository {
     });
   }
 
-  /** The webhooks that receive the account's new events (matching by type is up to the caller). */
-  findSubscribers(accountId: string): Promise<WebhookEntity[]> {
-    return this.webhooks.find({
-      where: { accountId, enabled: true, deletedAt: IsNull() },
-      order: { createdAt: 'ASC', id: 'ASC' },
-    });
+  /**
+   * The live webhooks of each account, oldest first, with just what choosing them for an
+   * event needs: one read for a whole batch of events, always current (no cache to go stale,
+   * so a webhook created a moment ago gets the next event, a deleted one never does).
+   */
+  async findSubscribersOf(accountIds: string[]): Promise<Map<string, Subscriber[]>> {
+    const rows: { id: string; account_id: string; event_types: string[] }[] =
+      await this.webhooks.query(
+        `SELECT id, account_id, event_types FROM webhooks
+         WHERE account_id = ANY($1::text[]) AND enabled AND deleted_at IS NULL
+         ORDER BY account_id, created_at, id`,
+        [accountIds],
+      );
+    const byAccount = new Map<string, Subscriber[]>();
+    for (const row of rows) {
+      const subscribers = byAccount.get(row.account_id) ?? [];
+      subscribers.push({ id: row.id, eventTypes: row.event_types });
+      byAccount.set(row.account_id, subscribers);
+    }
+    return byAccount;
   }
 
   /**

@@ -1,0 +1,110 @@
+import { GroupCommit } from './group-commit';
+
+/** A write that records its batches and finishes only when the test says so. */
+class ControlledWrite {
+  readonly batches: number[][] = [];
+  private readonly finishers: (() => void)[] = [];
+
+  readonly write = (items: number[]): Promise<number[]> => {
+    this.batches.push(items);
+    return new Promise((resolve) => this.finishers.push(() => resolve(items.map((i) => i * 10))));
+  };
+
+  finishNext(): void {
+    this.finishers.shift()?.();
+  }
+}
+
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('GroupCommit', () => {
+  it('writes an item at once when idle, and what arrives meanwhile in the next write', async () => {
+    const write = new ControlledWrite();
+    const commit = new GroupCommit(write.write, { maxBatch: 100, maxInFlight: 1 });
+    const first = commit.submit(1);
+    await settle();
+    expect(write.batches).toEqual([[1]]);
+    const later = [2, 3, 4].map((item) => commit.submit(item));
+    await settle();
+    expect(write.batches).toHaveLength(1);
+    write.finishNext();
+    await expect(first).resolves.toBe(10);
+    await settle();
+    expect(write.batches).toEqual([[1], [2, 3, 4]]);
+    write.finishNext();
+    await expect(Promise.all(later)).resolves.toEqual([20, 30, 40]);
+  });
+
+  it('never puts more than maxBatch items in one write, and runs maxInFlight writes at once', async () => {
+    const write = new ControlledWrite();
+    const commit = new GroupCommit(write.write, { maxBatch: 2, maxInFlight: 2 });
+    const results = [1, 2, 3, 4, 5].map((item) => commit.submit(item));
+    await settle();
+    expect(write.batches).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
+    write.finishNext();
+    await settle();
+    expect(write.batches).toEqual([[1, 2], [3, 4], [5]]);
+    write.finishNext();
+    write.finishNext();
+    await expect(Promise.all(results)).resolves.toEqual([10, 20, 30, 40, 50]);
+  });
+
+  it('keeps items with the same conflict key out of one batch, in their order', async () => {
+    const write = new ControlledWrite();
+    const commit = new GroupCommit(write.write, {
+      maxBatch: 10,
+      maxInFlight: 1,
+      conflictKey: (item: number) => String(item % 2),
+    });
+    const results = [1, 2, 3, 4, 5].map((item) => commit.submit(item));
+    await settle();
+    expect(write.batches).toEqual([[1, 2]]);
+    write.finishNext();
+    await settle();
+    write.finishNext();
+    await settle();
+    write.finishNext();
+    await expect(Promise.all(results)).resolves.toEqual([10, 20, 30, 40, 50]);
+    expect(write.batches).toEqual([[1, 2], [3, 4], [5]]);
+  });
+
+  it('rejects every item of a failed batch with its error', async () => {
+    const failure = new Error('connection lost');
+    const commit = new GroupCommit<number, number>(() => Promise.reject(failure), {
+      maxBatch: 10,
+      maxInFlight: 1,
+    });
+    const results = [1, 2].map((item) => commit.submit(item).catch((error: unknown) => error));
+    await expect(Promise.all(results)).resolves.toEqual([failure, failure]);
+  });
+
+  it('writes each item of a failed batch alone when asked, so only the refused one fails', async () => {
+    const refused = new Error('refused: 3');
+    const batches: number[][] = [];
+    const commit = new GroupCommit<number, number>(
+      (items) => {
+        batches.push(items);
+        return items.includes(3) ? Promise.reject(refused) : Promise.resolve(items);
+      },
+      { maxBatch: 10, maxInFlight: 1, retryAloneWhen: (error) => error === refused },
+    );
+    const results = [1, 2, 3, 4].map((item) =>
+      commit.submit(item).catch((error: unknown) => error),
+    );
+    await expect(Promise.all(results)).resolves.toEqual([1, 2, refused, 4]);
+    expect(batches).toEqual([[1, 2, 3, 4], [1], [2], [3], [4]]);
+  });
+
+  it('fails a write that returns the wrong number of results instead of mismatching them', async () => {
+    const commit = new GroupCommit<number, number>(() => Promise.resolve([1]), {
+      maxBatch: 10,
+      maxInFlight: 1,
+    });
+    const results = [1, 2].map((item) => commit.submit(item).catch((error: unknown) => error));
+    const [first] = await Promise.all(results);
+    expect(String(first)).toContain('returned 1 results for 2');
+  });
+});

@@ -1,0 +1,111 @@
+export interface GroupCommitOptions<I> {
+  /** Items written by one call of `write` at most. */
+  maxBatch: number;
+  /** Calls of `write` under way at once. */
+  maxInFlight: number;
+  /**
+   * Items with the same key never share a batch (a later one waits for the next): for
+   * statements that update one row per key and cannot apply two changes to it at once.
+   */
+  conflictKey?: (item: I) => string;
+  /**
+   * When a batch of several items fails with an error this accepts, each item is written
+   * again on its own, so one item the store refuses fails alone instead of its whole batch.
+   */
+  retryAloneWhen?: (error: unknown) => boolean;
+}
+
+interface Pending<I, O> {
+  item: I;
+  resolve: (result: O) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Group commit: callers submit one item each and wait for its result, and the items that
+ * arrive while a write is under way go out together in the next one. At low load every
+ * item is written at once (no timer, no added latency); under load each write carries many
+ * items, so the round trips and commits per item fall as the load rises.
+ *
+ * `write` gets the items in submission order and must return one result per item, in the
+ * same order; when it throws, every item of the batch rejects with that error.
+ */
+export class GroupCommit<I, O> {
+  private readonly queue: Pending<I, O>[] = [];
+  private inFlight = 0;
+  private scheduled = false;
+
+  constructor(
+    private readonly write: (items: I[]) => Promise<O[]>,
+    private readonly options: GroupCommitOptions<I>,
+  ) {
+    if (options.maxBatch < 1 || options.maxInFlight < 1) {
+      throw new RangeError('GroupCommit needs maxBatch and maxInFlight of at least 1');
+    }
+  }
+
+  /** Items waiting for a write. */
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  submit(item: I): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      // Items submitted in the same turn of the event loop join one batch.
+      if (!this.scheduled) {
+        this.scheduled = true;
+        queueMicrotask(() => {
+          this.scheduled = false;
+          this.pump();
+        });
+      }
+    });
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.options.maxInFlight && this.queue.length > 0) {
+      this.inFlight += 1;
+      void this.run(this.takeBatch()).finally(() => {
+        this.inFlight -= 1;
+        this.pump();
+      });
+    }
+  }
+
+  private takeBatch(): Pending<I, O>[] {
+    const key = this.options.conflictKey;
+    if (key === undefined) return this.queue.splice(0, this.options.maxBatch);
+    const batch: Pending<I, O>[] = [];
+    const keys = new Set<string>();
+    const left: Pending<I, O>[] = [];
+    for (const pending of this.queue) {
+      const itemKey = key(pending.item);
+      if (batch.length < this.options.maxBatch && !keys.has(itemKey)) {
+        keys.add(itemKey);
+        batch.push(pending);
+      } else {
+        left.push(pending);
+      }
+    }
+    this.queue.length = 0;
+    for (const pending of left) this.queue.push(pending);
+    return batch;
+  }
+
+  private async run(batch: Pending<I, O>[]): Promise<void> {
+    try {
+      const results = await this.write(batch.map((pending) => pending.item));
+      if (results.length !== batch.length) {
+        throw new Error(`a batch write returned ${results.length} results for ${batch.length}`);
+      }
+      batch.forEach((pending, index) => pending.resolve(results[index]));
+    } catch (error) {
+      if (batch.length > 1 && this.options.retryAloneWhen?.(error)) {
+        await Promise.all(batch.map((pending) => this.run([pending])));
+        return;
+      }
+      batch.forEach((pending) => pending.reject(error));
+    }
+  }
+}
