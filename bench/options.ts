@@ -4,6 +4,8 @@ export interface BenchOptions {
   events: number;
   accounts: number;
   workers: number;
+  /** Worker processes sharing the consumer group. */
+  processes: number;
   /** Events per second in the latency phase. */
   rate: number;
   latencySeconds: number;
@@ -22,6 +24,7 @@ const USAGE = `npm run bench -- [options]
   --events N              events in the throughput and raw phases (default 5000; --quick 1000)
   --accounts M            accounts the events are spread over, one webhook each (default 100)
   --workers N             WORKER_CONCURRENCY of the worker (default: $WORKER_CONCURRENCY or 10)
+  --processes P           worker processes in the consumer group (default 1)
   --rate R                events per second in the latency phase (default 200)
   --latency-seconds S     length of the latency phase (default 20; --quick 10)
   --publish-concurrency C POST /v1/events in flight in the throughput phase (default 32)
@@ -40,6 +43,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       events: { type: 'string' },
       accounts: { type: 'string' },
       workers: { type: 'string' },
+      processes: { type: 'string' },
       rate: { type: 'string' },
       'latency-seconds': { type: 'string' },
       'publish-concurrency': { type: 'string' },
@@ -61,6 +65,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       '--workers',
       values.workers ?? (process.env.WORKER_CONCURRENCY || '10'),
     ),
+    processes: positiveInteger('--processes', values.processes ?? '1'),
     rate: positiveInteger('--rate', values.rate ?? '200'),
     latencySeconds: positiveInteger(
       '--latency-seconds',

@@ -52,9 +52,11 @@ export function listProcesses(): ProcInfo[] {
  * The pid of a built app started by this process. AppProcess keeps its ChildProcess private, but
  * it spawns node directly, so the app is our child with its main.js on the command line.
  */
-export function findAppPid(app: 'api' | 'worker'): number | undefined {
+export function findAppPids(app: 'api' | 'worker'): number[] {
   const script = `dist/apps/${app}/main.js`;
-  return listProcesses().find((p) => p.ppid === process.pid && p.cmdline.includes(script))?.pid;
+  return listProcesses()
+    .filter((p) => p.ppid === process.pid && p.cmdline.includes(script))
+    .map((p) => p.pid);
 }
 
 export function readRssMb(pid: number): number | undefined {
@@ -68,17 +70,19 @@ export function readRssMb(pid: number): number | undefined {
 }
 
 /**
- * Samples a process's RSS on a timer and keeps the maximum. The pid is looked up lazily, so
- * sampling can begin before the process is even spawned and miss none of its start-up.
+ * Samples the RSS of a set of processes on a timer and keeps the largest any one of them
+ * reached. The pids are looked up lazily until all `expected` are found, so sampling can begin
+ * before the processes are even spawned and miss none of their start-up.
  */
 export class PeakRssSampler {
-  private pid: number | undefined;
+  private pids: number[] = [];
   private timer: NodeJS.Timeout | undefined;
   maxMb = 0;
   samples = 0;
 
   constructor(
-    private readonly findPid: () => number | undefined,
+    private readonly findPids: () => number[],
+    private readonly expected = 1,
     private readonly intervalMs = 250,
   ) {}
 
@@ -92,17 +96,18 @@ export class PeakRssSampler {
     this.timer = undefined;
   }
 
-  get processId(): number | undefined {
-    return this.pid;
+  get processIds(): number[] {
+    return this.pids;
   }
 
   private sample(): void {
-    this.pid ??= this.findPid();
-    if (this.pid === undefined) return;
-    const rss = readRssMb(this.pid);
-    if (rss === undefined) return;
-    this.samples += 1;
-    this.maxMb = Math.max(this.maxMb, rss);
+    if (this.pids.length < this.expected) this.pids = this.findPids();
+    for (const pid of this.pids) {
+      const rss = readRssMb(pid);
+      if (rss === undefined) continue;
+      this.samples += 1;
+      this.maxMb = Math.max(this.maxMb, rss);
+    }
   }
 }
 

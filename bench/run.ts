@@ -34,7 +34,7 @@ import {
   type CpuShare,
   PeakRssSampler,
   type ProcessGroup,
-  findAppPid,
+  findAppPids,
 } from './process-stats';
 import { produceRaw, startRawConsumer, stopRawConsumer } from './raw-pipeline';
 import { type ArrivalLog, LeanReceiver, type WaitLimits, waitForArrivals } from './receiver';
@@ -144,7 +144,7 @@ async function setUp(options: BenchOptions): Promise<Run> {
 
   const adminKey = randomBytes(24).toString('base64url');
   const env = serviceEnvironment(infra, options, runId, adminKey);
-  const workerRss = new PeakRssSampler(() => findAppPid('worker'));
+  const workerRss = new PeakRssSampler(() => findAppPids('worker'), options.processes);
   cleanup.add(async () => workerRss.stop());
   const api = await startApp('api', env, cleanup);
   const publisher = new KeepAlivePoster(api.url, options.publishConcurrency, {
@@ -267,7 +267,7 @@ async function throughputPhase(run: Run): Promise<ThroughputResult> {
   const log = receiver.log('throughput');
   if (options.mode === 'live') {
     run.workerRss.start();
-    await startApp('worker', run.env, cleanup);
+    await startWorkers(run);
     const snapshot = run.meter.snapshot();
     const ingest = await publishAll(run.publisher, events, options.publishConcurrency);
     await waitForArrivals(log, ingest.accepted.length, 'throughput', workerWait(run));
@@ -280,7 +280,7 @@ async function throughputPhase(run: Run): Promise<ThroughputResult> {
   ensureRunning();
   run.workerRss.start();
   let workerFailure: string | undefined;
-  const worker = startApp('worker', run.env, cleanup).catch((error: unknown) => {
+  const worker = startWorkers(run).catch((error: unknown) => {
     workerFailure = errorMessage(error);
   });
   const drainLimits = workerWait(run, () => workerFailure);
@@ -293,6 +293,14 @@ async function throughputPhase(run: Run): Promise<ThroughputResult> {
   return { ingest, log };
 }
 
+/** The worker processes, started together so that they join the group at about the same time. */
+async function startWorkers(run: Run): Promise<void> {
+  const starts = Array.from({ length: run.options.processes }, () =>
+    startApp('worker', run.env, cleanup),
+  );
+  await Promise.all(starts);
+}
+
 /** Waiting on the worker is pointless once its process is gone. */
 function workerWait(
   run: Run,
@@ -303,8 +311,8 @@ function workerWait(
     problem: () => {
       const failure = startFailure();
       if (failure !== undefined) return failure;
-      const pid = run.workerRss.processId;
-      return pid !== undefined && !isAlive(pid) ? 'the worker exited' : undefined;
+      const gone = run.workerRss.processIds.some((pid) => !isAlive(pid));
+      return gone ? 'a worker exited' : undefined;
     },
   };
 }
@@ -413,7 +421,7 @@ async function report(
   printTable(
     `Benchmark: ${result.machine}\n` +
       `${options.events} events over ${options.accounts} accounts, ` +
-      `WORKER_CONCURRENCY=${options.workers}, ${options.mode} mode`,
+      `${options.processes} worker process${options.processes === 1 ? '' : 'es'}, WORKER_CONCURRENCY=${options.workers}, ${options.mode} mode`,
     resultRows(run, result, throughput, raw, latency, rawMissing),
   );
   printCpuTable(run.cpu);

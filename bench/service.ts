@@ -5,7 +5,7 @@ import { type Cleanup, errorMessage, terminate } from '../scripts/infra/process'
 import { Limiter, forEachBounded, sleep } from './concurrency';
 import type { BenchEvent } from './events';
 import type { KeepAlivePoster } from './http-client';
-import { findAppPid } from './process-stats';
+import { findAppPids } from './process-stats';
 
 const APP_STOP_GRACE_MS = 15_000;
 const WEBHOOK_SETUP_CONCURRENCY = 8;
@@ -27,8 +27,8 @@ export async function startApp(
       await started.app.stop('SIGTERM', APP_STOP_GRACE_MS);
       return;
     }
-    const pid = findAppPid(name);
-    if (pid !== undefined) await terminate(pid, APP_STOP_GRACE_MS);
+    // Started but not yet ready: every such process of the app is this run's to stop.
+    for (const pid of findAppPids(name)) await terminate(pid, APP_STOP_GRACE_MS);
   });
   started.app = await AppProcess.start(name, env);
   return started.app;

@@ -71,6 +71,23 @@ describe('GroupCommit', () => {
     expect(write.batches).toEqual([[1, 2], [3, 4], [5]]);
   });
 
+  it('keeps a write within maxWeight, and writes an item heavier than that alone', async () => {
+    const write = new ControlledWrite();
+    const commit = new GroupCommit(write.write, {
+      maxBatch: 10,
+      maxInFlight: 1,
+      maxWeight: 10,
+      weightOf: (item: number) => item,
+    });
+    const results = [4, 5, 3, 30, 2].map((item) => commit.submit(item));
+    for (let write_ = 0; write_ < 3; write_ += 1) {
+      await settle();
+      write.finishNext();
+    }
+    await expect(Promise.all(results)).resolves.toEqual([40, 50, 30, 300, 20]);
+    expect(write.batches).toEqual([[4, 5], [3, 2], [30]]);
+  });
+
   it('rejects every item of a failed batch with its error', async () => {
     const failure = new Error('connection lost');
     const commit = new GroupCommit<number, number>(() => Promise.reject(failure), {

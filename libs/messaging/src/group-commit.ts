@@ -1,6 +1,12 @@
 export interface GroupCommitOptions<I> {
   /** Items written by one call of `write` at most. */
   maxBatch: number;
+  /**
+   * With `weightOf`: the total weight (e.g. bytes) one write may carry; an item heavier than
+   * that on its own is written alone.
+   */
+  maxWeight?: number;
+  weightOf?: (item: I) => number;
   /** Calls of `write` under way at once. */
   maxInFlight: number;
   /**
@@ -74,19 +80,32 @@ export class GroupCommit<I, O> {
   }
 
   private takeBatch(): Pending<I, O>[] {
-    const key = this.options.conflictKey;
-    if (key === undefined) return this.queue.splice(0, this.options.maxBatch);
+    const { conflictKey, weightOf, maxBatch } = this.options;
+    const maxWeight = this.options.maxWeight ?? Infinity;
     const batch: Pending<I, O>[] = [];
     const keys = new Set<string>();
     const left: Pending<I, O>[] = [];
+    let weight = 0;
     for (const pending of this.queue) {
-      const itemKey = key(pending.item);
-      if (batch.length < this.options.maxBatch && !keys.has(itemKey)) {
-        keys.add(itemKey);
+      const itemKey = conflictKey?.(pending.item);
+      const itemWeight = weightOf?.(pending.item) ?? 0;
+      const fits =
+        batch.length < maxBatch &&
+        (batch.length === 0 || weight + itemWeight <= maxWeight) &&
+        (itemKey === undefined || !keys.has(itemKey));
+      if (fits) {
+        if (itemKey !== undefined) keys.add(itemKey);
+        weight += itemWeight;
         batch.push(pending);
+      } else if (conflictKey === undefined && weightOf === undefined) {
+        break;
       } else {
         left.push(pending);
       }
+    }
+    if (conflictKey === undefined && weightOf === undefined) {
+      this.queue.splice(0, batch.length);
+      return batch;
     }
     this.queue.length = 0;
     for (const pending of left) this.queue.push(pending);

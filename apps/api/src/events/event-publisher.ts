@@ -21,6 +21,12 @@ export const PUBLISH_DEADLINE_MS = 5_000;
  * while the previous ones are being acknowledged, so this bounds a request, not the latency.
  */
 const PRODUCE_BATCH = 500;
+/**
+ * Bytes of events in one produce request at most: well under the broker's default 1 MB limit
+ * on a record batch (message.max.bytes), so one large event never makes its neighbours fail.
+ * An event larger than this (MAX_EVENT_BYTES allows it) goes alone.
+ */
+const PRODUCE_BATCH_BYTES = 512 * 1024;
 /** Produce requests awaiting acknowledgement at once. */
 const PRODUCES_IN_FLIGHT = 4;
 
@@ -49,7 +55,12 @@ export class EventPublisher implements OnApplicationBootstrap, OnApplicationShut
         await lastValueFrom(this.client.emitBatch(this.config.kafka.topic, { messages }));
         return messages.map(() => undefined);
       },
-      { maxBatch: PRODUCE_BATCH, maxInFlight: PRODUCES_IN_FLIGHT },
+      {
+        maxBatch: PRODUCE_BATCH,
+        maxInFlight: PRODUCES_IN_FLIGHT,
+        maxWeight: PRODUCE_BATCH_BYTES,
+        weightOf: (message) => Buffer.byteLength(message.value) + Buffer.byteLength(message.key),
+      },
     );
   }
 

@@ -161,7 +161,7 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     try {
       for (let failures = 0; this.owns(ref); failures += 1) {
         try {
-          return await this.deliverEvent.store(event, sourceOf(ref));
+          return await this.deliverEvent.store(event, sourceOf(ref, message));
         } catch (error) {
           if (isPermanentDataError(error)) {
             const reason = `refused by the database: ${String(error)}`;
@@ -382,8 +382,8 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   }
 }
 
-function sourceOf(ref: MessageRef): EventSource {
-  return { partition: ref.partition, offset: ref.offset };
+function sourceOf(ref: MessageRef, message: KafkaMessage): EventSource {
+  return { partition: ref.partition, offset: ref.offset, bytes: message.value?.length ?? 0 };
 }
 
 function describe(ref: MessageRef): string {

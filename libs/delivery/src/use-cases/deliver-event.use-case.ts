@@ -8,6 +8,8 @@ import { AttemptDeliveryUseCase, Slot } from './attempt-delivery.use-case';
 export interface EventSource {
   partition: number;
   offset: string;
+  /** Size of the message's value: what the event weighs in a store statement. */
+  bytes: number;
 }
 
 interface EventToStore {
@@ -20,6 +22,8 @@ interface EventToStore {
  * previous ones are being written, so this bounds a statement's size, not the latency.
  */
 const STORE_BATCH = 200;
+/** Bytes of events in one store statement at most; a larger event is stored alone. */
+const STORE_BATCH_BYTES = 4 * 1024 * 1024;
 /** Store statements under way at once (each holds one pooled connection). */
 const STORE_IN_FLIGHT = 2;
 
@@ -37,7 +41,13 @@ export class DeliverEventUseCase {
   private readonly storing = new GroupCommit<EventToStore, string[]>(
     (batch) => this.storeBatch(batch),
     // A batch Postgres refuses is stored event by event: only the refused event fails.
-    { maxBatch: STORE_BATCH, maxInFlight: STORE_IN_FLIGHT, retryAloneWhen: isPermanentDataError },
+    {
+      maxBatch: STORE_BATCH,
+      maxInFlight: STORE_IN_FLIGHT,
+      maxWeight: STORE_BATCH_BYTES,
+      weightOf: ({ source }) => source.bytes,
+      retryAloneWhen: isPermanentDataError,
+    },
   );
 
   constructor(

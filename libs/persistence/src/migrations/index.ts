@@ -4,6 +4,7 @@ import { AccountsAndRetention1764345600000 } from './1764345600000-AccountsAndRe
 import { TimeOrderedHistoryIndexes1764432000000 } from './1764432000000-TimeOrderedHistoryIndexes';
 import { ClaimTokensAndIdempotentBodies1764518400000 } from './1764518400000-ClaimTokensAndIdempotentBodies';
 import { AccountScopedEventIds1764604800000 } from './1764604800000-AccountScopedEventIds';
+import { LeanerDeliveryIndexes1764700000000 } from './1764700000000-LeanerDeliveryIndexes';
 import { encryptWebhookSecrets } from './1764720000000-EncryptWebhookSecrets';
 import { WebhookCredentials } from '@libs/secrets';
 
@@ -19,6 +20,7 @@ export function migrations(credentials: WebhookCredentials) {
     TimeOrderedHistoryIndexes1764432000000,
     ClaimTokensAndIdempotentBodies1764518400000,
     AccountScopedEventIds1764604800000,
+    LeanerDeliveryIndexes1764700000000,
     encryptWebhookSecrets(credentials),
   ];
 }
