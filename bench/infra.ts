@@ -21,6 +21,8 @@ import {
   runInherited,
   temporaryDir,
 } from '../scripts/infra/process';
+import { loadEncryptionConfig } from '@libs/config';
+import { TEST_ENCRYPTION_KEYS } from '@libs/testing';
 import { migrate } from '../scripts/migrate';
 
 export interface Infrastructure {
@@ -43,7 +45,10 @@ export async function prepare(cleanup: Cleanup): Promise<Infrastructure> {
   if (kafka.status === 'rejected') throw kafka.reason;
   if (database.status === 'rejected') throw database.reason;
   if (build.status === 'rejected') throw build.reason;
-  await migrate(database.value).catch((error: unknown) => {
+  await migrate(
+    database.value,
+    loadEncryptionConfig({ ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS }),
+  ).catch((error: unknown) => {
     throw new Error(`migrations failed: ${errorMessage(error)}`);
   });
   console.error(`[bench] infrastructure ready in ${formatSeconds(Date.now() - started)}`);

@@ -18,7 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Kafka, logLevel } from 'kafkajs';
-import { ApiClient, type AppProcess } from '@libs/testing';
+import { ApiClient, TEST_ENCRYPTION_KEYS, type AppProcess } from '@libs/testing';
 import {
   Cleanup,
   errorMessage,
@@ -231,6 +231,9 @@ function serviceEnvironment(run: Run, mode: DeliveryMode): Record<string, string
   const common = {
     DATABASE_URL: infra.databaseUrl,
     ADMIN_API_KEY: run.adminKey,
+    // The bench's rows live in a scratch database: the test key is good enough, and the
+    // deliveries pay for decryption as in production.
+    ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
     WORKER_CONCURRENCY: String(options.workers),
     // The receiver is on 127.0.0.1, which the address guard refuses otherwise.
     WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',

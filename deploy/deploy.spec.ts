@@ -94,6 +94,7 @@ const config = loadConfig({
   KAFKA_BROKERS: 'kafka:9092',
   DATABASE_URL: 'postgres://db/webhooks',
   ADMIN_API_KEY: 'an-admin-key-of-some-length',
+  ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}`,
 });
 
 describe('Kubernetes manifests (deploy/k8s)', () => {
@@ -150,6 +151,15 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
   it('runs the migrations as a Job with the compiled migration entry point', () => {
     const [container] = podSpec(named('Job', 'kafka-webhooks-migrate')).containers;
     expectBuiltEntryPoint(container.command ?? []);
+    // The entry point exits without them: the data migrations encrypt with the apps' keys.
+    expect((container.env ?? []).map((entry) => entry.name).sort()).toEqual([
+      'DATABASE_URL',
+      'ENCRYPTION_KEYS',
+    ]);
+    const secret = named('Secret', 'kafka-webhooks-secrets').stringData as Record<string, string>;
+    expect(Object.keys(secret)).toEqual(
+      expect.arrayContaining(['DATABASE_URL', 'ENCRYPTION_KEYS']),
+    );
   });
 
   it('names only variables the config schema knows', () => {
@@ -229,6 +239,19 @@ describe('docker-compose.yml', () => {
     const published = (service.ports ?? []).map((mapping) => Number(mapping.split(':').pop()));
     expect(published).toEqual([schemaDefault(port)]);
     expect(Number(service.environment?.[port])).toBe(schemaDefault(port));
+  });
+
+  it('gives the migrations the database and the encryption keys', () => {
+    expect(Object.keys(services.migrate.environment ?? {}).sort()).toEqual([
+      'DATABASE_URL',
+      'ENCRYPTION_KEYS',
+    ]);
+    for (const name of ['api', 'worker']) {
+      expect([name, services[name].environment?.ENCRYPTION_KEYS]).toEqual([
+        name,
+        expect.stringMatching(/^\$\{ENCRYPTION_KEYS:\?/),
+      ]);
+    }
   });
 
   it('gives the apps only variables the config schema knows', () => {

@@ -1,9 +1,13 @@
-/** `npm run migration:run`: applies pending TypeORM migrations to DATABASE_URL. */
+/**
+ * `npm run migration:run`: applies pending TypeORM migrations to DATABASE_URL, encrypting
+ * what they store with ENCRYPTION_KEYS (as the apps are configured).
+ */
+import { EncryptionConfig, encryptionConfigOrExit } from '@libs/config';
 import { runMigrations } from '@libs/persistence';
 import { errorMessage } from './infra/process';
 
-export async function migrate(databaseUrl: string): Promise<void> {
-  const applied = await runMigrations(databaseUrl);
+export async function migrate(databaseUrl: string, encryption: EncryptionConfig): Promise<void> {
+  const applied = await runMigrations(databaseUrl, encryption);
   if (applied.length === 0) {
     console.log('[migrate] the schema is up to date');
     return;
@@ -21,7 +25,7 @@ async function main(): Promise<void> {
     );
     process.exit(2);
   }
-  await migrate(databaseUrl);
+  await migrate(databaseUrl, encryptionConfigOrExit('migrate'));
 }
 
 if (require.main === module) {

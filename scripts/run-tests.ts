@@ -29,6 +29,8 @@ import {
   signalExitCode,
   stopChild,
 } from './infra/process';
+import { loadEncryptionConfig } from '@libs/config';
+import { TEST_ENCRYPTION_KEYS } from '@libs/testing';
 import { migrate } from './migrate';
 
 const cleanup = new Cleanup();
@@ -116,7 +118,10 @@ async function startInfrastructure(): Promise<Infrastructure> {
     `[test] infrastructure ready in ${formatSeconds(Date.now() - started)}: ` +
       `Kafka ${kafka.value.description}; PostgreSQL ${postgres.value.description}`,
   );
-  await migrate(postgres.value.value).catch((error: unknown) => {
+  await migrate(
+    postgres.value.value,
+    loadEncryptionConfig({ ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS }),
+  ).catch((error: unknown) => {
     throw new Error(`migrations failed: ${errorMessage(error)}`);
   });
   return { KAFKA_BROKERS: kafka.value.value, DATABASE_URL: postgres.value.value };

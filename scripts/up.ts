@@ -7,6 +7,7 @@
  * PostgreSQL: DATABASE_URL if set, else the embedded one (127.0.0.1:15432, data in
  * .local/postgres). Both are reused when already running, and then left running at the end.
  * Builds, migrates, runs `api` and `worker`, and stops everything it started on Ctrl-C.
+ * The admin key and the encryption key are generated once into .local/ unless set.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -14,9 +15,11 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { EncryptionConfig, loadEncryptionConfig } from '@libs/config';
 import { javaAvailable } from './infra/kafka-broker';
 import {
   ADMIN_API_KEY_FILE,
+  ENCRYPTION_KEYS_FILE,
   repoRoot,
   startLocalKafka,
   startLocalPostgres,
@@ -61,6 +64,8 @@ async function main(): Promise<void> {
   const forceDirect = parseOptions(process.argv.slice(2)).direct;
   const adminApiKey = await loadAdminApiKey();
   const mode = await chooseMode(forceDirect);
+  const encryptionKeys = await loadEncryptionKeys();
+  const encryption = loadEncryptionConfig({ ...process.env, ENCRYPTION_KEYS: encryptionKeys });
   // The build and the broker's start-up both take seconds: run them side by side.
   const [infrastructure, build] = await Promise.allSettled([
     startInfrastructure(mode),
@@ -69,11 +74,11 @@ async function main(): Promise<void> {
   if (infrastructure.status === 'rejected') throw infrastructure.reason;
   if (build.status === 'rejected') throw build.reason;
   const infra = infrastructure.value;
-  await migrate(infra.DATABASE_URL).catch((error: unknown) => {
+  await migrate(infra.DATABASE_URL, encryption).catch((error: unknown) => {
     throw new Error(`migrations failed: ${errorMessage(error)}`);
   });
 
-  const env = appEnvironment(infra, adminApiKey);
+  const env = appEnvironment(infra, adminApiKey, encryptionKeys);
   const apps = [startApp('api', env), startApp('worker', env)];
   cleanup.add(async () => {
     await Promise.all(apps.map((app) => stopChild(app, APP_STOP_GRACE_MS)));
@@ -84,7 +89,7 @@ async function main(): Promise<void> {
     waitUntilReady(`${apiUrl}/health/ready`),
     waitUntilReady(`${workerUrl}/health/ready`),
   ]);
-  printBanner({ adminApiKey, apiUrl, workerUrl, infra });
+  printBanner({ adminApiKey, apiUrl, workerUrl, infra, encryption });
 }
 
 let finishing: Promise<never> | undefined;
@@ -145,6 +150,23 @@ async function chooseMode(forceDirect: boolean): Promise<DeliveryMode> {
   return 'direct';
 }
 
+/**
+ * ENCRYPTION_KEYS if set; none when ENCRYPTION_ALLOW_PLAINTEXT is; else the key generated on
+ * the first run, kept beside the embedded Postgres whose secrets it encrypts.
+ */
+async function loadEncryptionKeys(): Promise<string | undefined> {
+  const configured = process.env.ENCRYPTION_KEYS;
+  if (configured) return configured;
+  if (/^(true|1|yes)$/.test(process.env.ENCRYPTION_ALLOW_PLAINTEXT ?? '')) return undefined;
+  const saved = (await readFile(ENCRYPTION_KEYS_FILE, 'utf8').catch(() => '')).trim();
+  if (saved) return saved;
+  const keys = `local-1:${randomBytes(32).toString('base64')}`;
+  await mkdir(path.dirname(ENCRYPTION_KEYS_FILE), { recursive: true });
+  await writeFile(ENCRYPTION_KEYS_FILE, `${keys}\n`, { mode: 0o600 });
+  console.error(`[up] generated an encryption key, kept in ${ENCRYPTION_KEYS_FILE}`);
+  return keys;
+}
+
 async function startInfrastructure(mode: DeliveryMode): Promise<Infrastructure> {
   if (mode === 'direct') return { DELIVERY_MODE: mode, DATABASE_URL: await postgres() };
   const [brokers, databaseUrl] = await Promise.all([kafka(), postgres()]);
@@ -187,10 +209,15 @@ function buildApps(): Promise<void> {
   return runInherited('npm', ['run', 'build'], { cwd: repoRoot });
 }
 
-function appEnvironment(infra: Infrastructure, adminApiKey: string): NodeJS.ProcessEnv {
+function appEnvironment(
+  infra: Infrastructure,
+  adminApiKey: string,
+  encryptionKeys: string | undefined,
+): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, ...infra, ADMIN_API_KEY: adminApiKey };
   // Direct mode reads no Kafka setting; a stray one must not suggest otherwise.
   if (infra.DELIVERY_MODE === 'direct') delete env.KAFKA_BROKERS;
+  if (encryptionKeys) env.ENCRYPTION_KEYS = encryptionKeys;
   if (env.WEBHOOK_ALLOW_PRIVATE_NETWORKS === undefined) {
     // Receivers run on this machine during development, on loopback addresses.
     env.WEBHOOK_ALLOW_PRIVATE_NETWORKS = 'true';
@@ -262,7 +289,13 @@ function printBanner(info: {
   apiUrl: string;
   workerUrl: string;
   infra: Infrastructure;
+  encryption: EncryptionConfig;
 }): void {
+  // The key itself stays in its file: it is not needed to use the service.
+  const [key] = info.encryption.keys;
+  const encryption = key
+    ? `key "${key.id}"${process.env.ENCRYPTION_KEYS ? ' (ENCRYPTION_KEYS)' : ` in ${ENCRYPTION_KEYS_FILE}`}`
+    : 'off (ENCRYPTION_ALLOW_PLAINTEXT=true)';
   const rule = '-'.repeat(72);
   console.log(
     [
@@ -274,6 +307,7 @@ function printBanner(info: {
       `API docs:       ${info.apiUrl}/docs`,
       `Console:        ${info.apiUrl}/console`,
       `Worker health:  ${info.workerUrl}/health/ready`,
+      `Encryption:     ${encryption}`,
       '',
       `ADMIN_API_KEY=${info.adminApiKey}`,
       `DELIVERY_MODE=${info.infra.DELIVERY_MODE}`,

@@ -35,6 +35,8 @@ export const LOCAL_POSTGRES = {
 };
 
 export const ADMIN_API_KEY_FILE = path.join(localDir, 'admin-api-key');
+/** ENCRYPTION_KEYS of `npm run up`: losing it makes the stored webhook secrets unreadable. */
+export const ENCRYPTION_KEYS_FILE = path.join(localDir, 'encryption-keys');
 
 /** Starts the local broker, or reuses the one already answering on its port. */
 export async function startLocalKafka(detached: boolean): Promise<BrokerStatus> {

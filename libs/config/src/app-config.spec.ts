@@ -1,12 +1,14 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, DEFAULT_RETRY_SCHEDULE_SECONDS, loadConfig } from '.';
+import { inspect } from 'node:util';
+import { ConfigError, DEFAULT_RETRY_SCHEDULE_SECONDS, loadConfig, loadEncryptionConfig } from '.';
 
 const required = {
   KAFKA_BROKERS: 'kafka-1:9092, kafka-2:9092',
   DATABASE_URL: 'postgres://user:secret@db:5432/webhooks',
   ADMIN_API_KEY: 'an-admin-key-of-some-length',
+  ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}`,
 };
 
 function problemsOf(env: Record<string, string>): string[] {
@@ -52,7 +54,8 @@ describe('loadConfig', () => {
 
   it('names every missing required variable at once', () => {
     const problems = problemsOf({});
-    expect(problems).toHaveLength(3);
+    expect(problems).toHaveLength(4);
+    expect(problems.join('\n')).toMatch(/ENCRYPTION_KEYS: is required/);
     expect(problems.join('\n')).toMatch(/KAFKA_BROKERS: is required/);
     expect(problems.join('\n')).toMatch(/DATABASE_URL: is required/);
     expect(problems.join('\n')).toMatch(/ADMIN_API_KEY: is required/);
@@ -277,5 +280,74 @@ describe('loadConfig', () => {
 
   it('treats empty variables as unset', () => {
     expect(loadConfig({ ...required, API_PORT: '', KAFKA_TOPIC: '' }).http.apiPort).toBe(3000);
+  });
+
+  describe('encryption keys', () => {
+    const key = (byte: number, bytes = 32) => Buffer.alloc(bytes, byte).toString('base64');
+
+    it('reads the keys in order: the first encrypts, all decrypt', () => {
+      const config = loadConfig({ ...required, ENCRYPTION_KEYS: `new:${key(2)}, old:${key(1)}` });
+      expect(config.encryption.allowPlaintext).toBe(false);
+      expect(config.encryption.keys.map((entry) => entry.id)).toEqual(['new', 'old']);
+      expect(config.encryption.keys[0].material()).toEqual(Buffer.alloc(32, 2));
+    });
+
+    it('never shows key material when the configuration is printed', () => {
+      const config = loadConfig({ ...required, ENCRYPTION_KEYS: `k1:${key(7)}` });
+      const material = key(7);
+      expect(JSON.stringify(config)).not.toContain(material);
+      expect(inspect(config, { depth: 10 })).not.toContain(material);
+      expect(inspect(config, { depth: 10 })).toContain('EncryptionKey(k1)');
+    });
+
+    it('refuses to start without a key unless plaintext is allowed', () => {
+      const { ENCRYPTION_KEYS: _omitted, ...withoutKeys } = required;
+      expect(problemsOf(withoutKeys)).toEqual([
+        expect.stringMatching(/^ENCRYPTION_KEYS: is required: <id>:<base64 of 32 bytes>/),
+      ]);
+      const plain = loadConfig({ ...withoutKeys, ENCRYPTION_ALLOW_PLAINTEXT: 'true' });
+      expect(plain.encryption).toEqual({ keys: [], allowPlaintext: true });
+    });
+
+    it.each<[string, string, string]>([
+      [
+        'a key of 16 bytes',
+        `k1:${key(1, 16)}`,
+        'entry 1 ("k1"): the key must be 32 bytes (AES-256), got 16 bytes',
+      ],
+      [
+        'a key of 33 bytes',
+        `k1:${key(1, 33)}`,
+        'entry 1 ("k1"): the key must be 32 bytes (AES-256), got 33 bytes',
+      ],
+      ['no id', key(1), 'entry 1 must be <id>:<base64 of 32 bytes>'],
+      [
+        'an id with a space',
+        `my key:${key(1)}`,
+        'entry 1 has an invalid id: 1 to 32 letters, digits, ".", "_" or "-"',
+      ],
+      [
+        'a key that is not base64',
+        'k1:not*base64!',
+        'entry 1 ("k1"): the key is not base64 (make one with: openssl rand -base64 32)',
+      ],
+      [
+        'the same id twice',
+        `k1:${key(1)},k1:${key(2)}`,
+        'entry 2 ("k1"): the id "k1" is listed twice',
+      ],
+    ])('refuses %s, naming the variable and never the key', (_what, value, message) => {
+      const problems = problemsOf({ ...required, ENCRYPTION_KEYS: value });
+      expect(problems).toEqual([`ENCRYPTION_KEYS: ${message}`]);
+      expect(problems.join()).not.toContain(key(1));
+    });
+
+    it('loads the encryption settings alone, for the migration tools', () => {
+      expect(loadEncryptionConfig({ ENCRYPTION_KEYS: `k1:${key(1)}` }).keys).toHaveLength(1);
+      expect(() => loadEncryptionConfig({})).toThrow(/ENCRYPTION_KEYS: is required/);
+      expect(() => loadEncryptionConfig({ ENCRYPTION_KEYS: `k1:${key(1, 8)}` })).toThrow(
+        /ENCRYPTION_KEYS: entry 1 \("k1"\): the key must be 32 bytes/,
+      );
+    });
   });
 });

@@ -1,11 +1,15 @@
 import { readFileSync } from 'node:fs';
+import { z } from 'zod';
 import {
   DEFAULT_RETRY_SCHEDULE_SECONDS,
   Environment,
   MAX_API_RATE_BURST,
+  encryptionSchema,
   environmentSchema,
+  missingEncryptionKey,
   modeRequirements,
 } from './config.schema';
+import { EncryptionConfig } from './encryption-keys';
 
 export interface KafkaConfig {
   brokers: string[];
@@ -70,6 +74,8 @@ export class AppConfig {
     /** Events, deliveries and attempts older than this are deleted. */
     readonly retention: { days: number },
     readonly logLevel: Environment['LOG_LEVEL'],
+    /** Keys for webhook secrets and header values at rest. */
+    readonly encryption: EncryptionConfig,
   ) {}
 }
 
@@ -82,18 +88,28 @@ export class ConfigError extends Error {
 
 type EnvironmentSource = Record<string, string | undefined>;
 
-/** Parses and validates the environment; throws a ConfigError naming every bad variable. */
-export function loadConfig(source: EnvironmentSource = process.env): AppConfig {
-  const set = withoutBlanks(source);
-  const result = environmentSchema.safeParse(set);
+/**
+ * Parses `raw` with `schema`; throws a ConfigError naming every bad variable, including those
+ * `moreProblems` finds (settings that are only required together with others).
+ */
+function parseOrThrow<T>(
+  schema: z.ZodType<T, z.ZodTypeDef, unknown>,
+  raw: EnvironmentSource,
+  moreProblems: (raw: EnvironmentSource) => string[] = () => [],
+): T {
+  const result = schema.safeParse(raw);
+  const issues = [...(result.success ? [] : result.error.issues), ...missingEncryptionKey(raw)];
   const problems = [
-    ...(result.success ? [] : result.error.issues).map(
-      (issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`,
-    ),
-    ...modeRequirements(set),
+    ...issues.map((issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`),
+    ...moreProblems(raw),
   ];
   if (!result.success || problems.length > 0) throw new ConfigError(problems);
-  const env = result.data;
+  return result.data;
+}
+
+/** Parses and validates the environment; throws a ConfigError naming every bad variable. */
+export function loadConfig(source: EnvironmentSource = process.env): AppConfig {
+  const env = parseOrThrow(environmentSchema, withoutBlanks(source), modeRequirements);
   const sslCa = env.KAFKA_SSL_CA_FILE ? readCaFile(env.KAFKA_SSL_CA_FILE) : undefined;
   return new AppConfig(
     {
@@ -133,7 +149,17 @@ export function loadConfig(source: EnvironmentSource = process.env): AppConfig {
     },
     { days: env.RETENTION_DAYS },
     env.LOG_LEVEL,
+    { keys: env.ENCRYPTION_KEYS, allowPlaintext: env.ENCRYPTION_ALLOW_PLAINTEXT },
   );
+}
+
+/**
+ * ENCRYPTION_KEYS and ENCRYPTION_ALLOW_PLAINTEXT alone, validated as the apps validate them:
+ * for the migrations and the re-encryption command, which need nothing else.
+ */
+export function loadEncryptionConfig(source: EnvironmentSource = process.env): EncryptionConfig {
+  const env = parseOrThrow(encryptionSchema, withoutBlanks(source));
+  return { keys: env.ENCRYPTION_KEYS, allowPlaintext: env.ENCRYPTION_ALLOW_PLAINTEXT };
 }
 
 function saslConfig(env: Environment): KafkaSaslConfig | undefined {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ENCRYPTION_KEYS_REQUIRED, encryptionKeyList } from './encryption-keys';
 
 /**
  * Svix / Standard Webhooks schedule: at once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
@@ -94,6 +95,28 @@ const topicName = z
     message: 'must be a Kafka topic name (letters, digits, ".", "_", "-")',
   });
 
+/** Encryption at rest of webhook secrets and header values; also read by the migration tools. */
+const encryptionVariables = {
+  ENCRYPTION_KEYS: encryptionKeyList,
+  ENCRYPTION_ALLOW_PLAINTEXT: boolean(false),
+};
+
+export const encryptionSchema = z.object(encryptionVariables);
+
+/**
+ * A key, or plaintext said out loud. Checked on the raw variables, apart from the schema, so
+ * that a missing key is named together with every other missing variable.
+ */
+export function missingEncryptionKey(raw: Record<string, string | undefined>): z.ZodIssue[] {
+  const allowPlaintext = encryptionVariables.ENCRYPTION_ALLOW_PLAINTEXT.safeParse(
+    raw.ENCRYPTION_ALLOW_PLAINTEXT,
+  );
+  if (raw.ENCRYPTION_KEYS?.trim() || (allowPlaintext.success && allowPlaintext.data)) return [];
+  return [
+    { code: z.ZodIssueCode.custom, path: ['ENCRYPTION_KEYS'], message: ENCRYPTION_KEYS_REQUIRED },
+  ];
+}
+
 /** Every environment variable the service reads, with its default. */
 export const environmentSchema = z
   .object({
@@ -151,6 +174,7 @@ export const environmentSchema = z
         }),
       })
       .default('info'),
+    ...encryptionVariables,
   })
   .superRefine((env, ctx) => {
     const problem = (name: string, message: string) =>

@@ -1,4 +1,5 @@
-import { AppConfig, ConfigError, loadConfig } from './app-config';
+import { AppConfig, ConfigError, loadConfig, loadEncryptionConfig } from './app-config';
+import { EncryptionConfig } from './encryption-keys';
 import { environmentSchema } from './config.schema';
 
 /** For main.ts: a bad configuration ends the process with one line per bad variable. */
@@ -27,4 +28,17 @@ export function databaseUrlOrExit(appName: string): string {
     process.exit(1);
   }
   return result.data;
+}
+
+/** For the migration and re-encryption entry points: the encryption settings, or an exit. */
+export function encryptionConfigOrExit(appName: string): EncryptionConfig {
+  try {
+    return loadEncryptionConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${appName} cannot start. ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
 }

@@ -8,6 +8,7 @@ const config = loadConfig({
   DATABASE_URL: 'postgres://db/webhooks',
   ADMIN_API_KEY: 'an-admin-key-of-some-length',
   LOG_LEVEL: 'silent',
+  ENCRYPTION_ALLOW_PLAINTEXT: 'true',
 });
 
 const refused: KafkaAccessProblem = {

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '@libs/config';
+import { SecretsModule } from '@libs/secrets';
 import { dataSourceOptions } from './data-source';
 import { DirectWorkNotifier } from './direct-work-signal';
 import {
@@ -46,8 +47,10 @@ const REPOSITORIES = [
       DeliveryAttemptEntity,
       ApiKeyEntity,
     ]),
+    SecretsModule,
   ],
   providers: REPOSITORIES,
-  exports: [...REPOSITORIES, TypeOrmModule],
+  // Webhook rows hold sealed credentials: whoever reads them gets the means to open them.
+  exports: [...REPOSITORIES, TypeOrmModule, SecretsModule],
 })
 export class PersistenceModule {}

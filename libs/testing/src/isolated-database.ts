@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
+import { loadEncryptionConfig } from '@libs/config';
 import { runMigrations } from '@libs/persistence';
-import { requiredVariable } from './test-environment';
+import { TEST_ENCRYPTION_KEYS, requiredVariable } from './test-environment';
 
 export interface IsolatedDatabase {
   url: string;
@@ -19,7 +20,10 @@ export async function createIsolatedDatabase(): Promise<IsolatedDatabase> {
   await withAdminClient(serverUrl, (client) => client.query(`CREATE DATABASE ${name}`));
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
-  await runMigrations(url.toString());
+  await runMigrations(
+    url.toString(),
+    loadEncryptionConfig({ ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS }),
+  );
   return {
     url: url.toString(),
     drop: () =>

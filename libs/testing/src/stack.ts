@@ -31,9 +31,14 @@ export class Stack {
     readonly env: Record<string, string>,
     readonly mode: DeliveryModeName,
     private readonly database: IsolatedDatabase,
-    readonly apiProcess: AppProcess,
+    public apiProcess: AppProcess,
     public worker: AppProcess,
   ) {}
+
+  /** The stack's own database, reached directly (not through `databaseUrlForApps`). */
+  get databaseUrl(): string {
+    return this.database.url;
+  }
 
   static async start(
     overrides: Record<string, string> = {},
@@ -124,6 +129,18 @@ export class Stack {
     });
     await Promise.all(lanes);
     return ids;
+  }
+
+  /**
+   * Stops every app, then starts the api and one worker again with `overrides` added to the
+   * environment: a configuration change rolled out (new ENCRYPTION_KEYS, say).
+   */
+  async restart(overrides: Record<string, string>): Promise<void> {
+    const apps = [this.worker, this.apiProcess, ...this.extraApps.splice(0)];
+    await Promise.all(apps.map((app) => app.stop()));
+    Object.assign(this.env, overrides);
+    this.apiProcess = await AppProcess.start('api', this.env);
+    this.worker = await AppProcess.start('worker', this.env);
   }
 
   /** Starts one more worker on the same database (and consumer group, in kafka mode). */

@@ -1,9 +1,20 @@
 import { randomUUID } from 'node:crypto';
+import { loadEncryptionConfig } from '@libs/config';
+import { FieldCipher, WebhookCredentials } from '@libs/secrets';
 
 /** The admin key every test app runs with. */
 export const TEST_ADMIN_KEY = 'test-admin-key-0123456789';
 
 export type DeliveryModeName = 'kafka' | 'direct';
+
+/** ENCRYPTION_KEYS of every test app and of the test run's migrations. */
+export const TEST_ENCRYPTION_KEYS = 'test-1:Vkr8U96fe8J5+I64sSb1bK5+48qe/XfZkR3/At/JCNM=';
+
+/** Webhook credentials sealed and opened as the test apps do, for tests that write rows. */
+export function testWebhookCredentials(encryptionKeys = TEST_ENCRYPTION_KEYS): WebhookCredentials {
+  const encryption = loadEncryptionConfig({ ENCRYPTION_KEYS: encryptionKeys });
+  return new WebhookCredentials(new FieldCipher(encryption));
+}
 
 /**
  * Environment for apps started by one test file: the run's broker and database (set by
@@ -18,6 +29,7 @@ export function testEnvironment(
   const common = {
     DATABASE_URL: requiredVariable('DATABASE_URL'),
     ADMIN_API_KEY: TEST_ADMIN_KEY,
+    ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
     WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
     DELIVERY_TIMEOUT_MS: '3000',
   };

@@ -1,9 +1,12 @@
 import { Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
 import { AppConfig } from '@libs/config';
 import { generateWebhookSecret, literalDestinationProblem } from '@libs/delivery';
-import { WebhookEntity, WebhookRepository } from '@libs/persistence';
+import { WebhookRepository } from '@libs/persistence';
+import { WebhookCredentials } from '@libs/secrets';
 import { AccountScope } from '../auth/account-scope';
 import { ApiError, ApiErrorCode } from '../common/api.errors';
+import { WebhookViewWithSecret } from './webhook-view';
 import { CreateWebhookRequest } from './webhook.request';
 
 @Injectable()
@@ -11,19 +14,29 @@ export class CreateWebhookUseCase {
   constructor(
     private readonly webhooks: WebhookRepository,
     private readonly config: AppConfig,
+    private readonly credentials: WebhookCredentials,
   ) {}
 
-  execute(request: CreateWebhookRequest, scope: AccountScope): Promise<WebhookEntity> {
+  async execute(
+    request: CreateWebhookRequest,
+    scope: AccountScope,
+  ): Promise<WebhookViewWithSecret> {
     scope.assertMayActFor(request.account_id);
     assertAllowedDestination(request.url, this.config);
-    return this.webhooks.create({
+    // The id is chosen here: the sealed values are bound to it.
+    const id = randomUUID();
+    const secret = generateWebhookSecret();
+    const headers = request.headers ?? {};
+    const webhook = await this.webhooks.create({
+      id,
       accountId: request.account_id,
       url: request.url,
       eventTypes: request.event_types ?? ['*'],
       description: request.description ?? null,
-      headers: request.headers ?? {},
-      secret: generateWebhookSecret(),
+      headers: this.credentials.sealHeaders(id, headers),
+      secret: this.credentials.sealSecret(id, secret),
     });
+    return { webhook, headers, secret };
   }
 }
 

@@ -1,11 +1,16 @@
 import { Injectable } from '@nestjs/common';
 import { WebhookEntity, WebhookRepository } from '@libs/persistence';
+import { WebhookCredentials } from '@libs/secrets';
 import { AccountScope } from '../auth/account-scope';
 import { ApiError, ApiErrorCode } from '../common/api.errors';
+import { WebhookView } from './webhook-view';
 
 @Injectable()
 export class FindWebhookUseCase {
-  constructor(private readonly webhooks: WebhookRepository) {}
+  constructor(
+    private readonly webhooks: WebhookRepository,
+    private readonly credentials: WebhookCredentials,
+  ) {}
 
   /** The webhook, if it exists and the caller's scope reaches it; 404 otherwise. */
   async execute(id: string, scope: AccountScope): Promise<WebhookEntity> {
@@ -23,7 +28,17 @@ export class FindWebhookUseCase {
     return webhook;
   }
 
-  list(scope: AccountScope, accountId?: string): Promise<WebhookEntity[]> {
-    return this.webhooks.listLive(scope.listFilter(accountId));
+  /** The webhook as the API shows it, custom header values decrypted. */
+  async show(id: string, scope: AccountScope): Promise<WebhookView> {
+    return this.reveal(await this.execute(id, scope));
+  }
+
+  async list(scope: AccountScope, accountId?: string): Promise<WebhookView[]> {
+    const webhooks = await this.webhooks.listLive(scope.listFilter(accountId));
+    return webhooks.map((webhook) => this.reveal(webhook));
+  }
+
+  reveal(webhook: WebhookEntity): WebhookView {
+    return { webhook, headers: this.credentials.openHeaders(webhook.id, webhook.headers) };
   }
 }

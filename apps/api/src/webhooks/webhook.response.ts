@@ -1,4 +1,4 @@
-import { WebhookEntity } from '@libs/persistence';
+import { WebhookView, WebhookViewWithSecret } from './webhook-view';
 
 export class WebhookResponse {
   id!: string;
@@ -19,14 +19,14 @@ export class WebhookWithSecretResponse extends WebhookResponse {
   secret!: string;
 }
 
-export function toWebhookResponse(webhook: WebhookEntity): WebhookResponse {
+export function toWebhookResponse({ webhook, headers }: WebhookView): WebhookResponse {
   return {
     id: webhook.id,
     account_id: webhook.accountId,
     url: webhook.url,
     event_types: webhook.eventTypes,
     description: webhook.description,
-    headers: webhook.headers,
+    headers,
     enabled: webhook.enabled,
     disabled_reason: webhook.disabledReason,
     created_at: webhook.createdAt.toISOString(),
@@ -34,6 +34,6 @@ export function toWebhookResponse(webhook: WebhookEntity): WebhookResponse {
   };
 }
 
-export function toWebhookWithSecret(webhook: WebhookEntity): WebhookWithSecretResponse {
-  return { ...toWebhookResponse(webhook), secret: webhook.secret };
+export function toWebhookWithSecret(view: WebhookViewWithSecret): WebhookWithSecretResponse {
+  return { ...toWebhookResponse(view), secret: view.secret };
 }

@@ -85,7 +85,7 @@ export class WebhooksController {
   @Get(':id')
   @ApiOkResponse({ type: WebhookResponse })
   async get(@UuidParam() id: Id, @CurrentScope() scope: AccountScope): Promise<WebhookResponse> {
-    return toWebhookResponse(await this.findWebhook.execute(id, scope));
+    return toWebhookResponse(await this.findWebhook.show(id, scope));
   }
 
   /** Change the URL, types, description or headers; `enabled` pauses or resumes deliveries. */

@@ -5,6 +5,7 @@ import { ConfigModule, loadConfig } from '@libs/config';
 import {
   HostileBehaviour,
   HostileReceiver,
+  TEST_ENCRYPTION_KEYS,
   WebhookReceiver,
   eventually,
   requiredVariable,
@@ -21,6 +22,7 @@ async function clientWith(env: Record<string, string>): Promise<WebhookHttpClien
     DATABASE_URL: requiredVariable('DATABASE_URL'),
     ADMIN_API_KEY: 'integration-admin-key',
     DELIVERY_TIMEOUT_MS: '500',
+    ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
     ...env,
   });
   const module = await Test.createTestingModule({

@@ -134,11 +134,14 @@ export class AttemptDeliveryUseCase {
     if (!delivery.webhook.active) return { delivery, claimedAt, response: null };
     this.observer.attemptStarted();
     try {
-      const response = await this.client.send({
-        url: delivery.webhook.url,
-        headers: this.requestHeaders(delivery),
-        body: delivery.body,
-      });
+      const response =
+        delivery.webhook.credentialsError === null
+          ? await this.client.send({
+              url: delivery.webhook.url,
+              headers: this.requestHeaders(delivery),
+              body: delivery.body,
+            })
+          : this.unsendable(delivery, delivery.webhook.credentialsError);
       return { delivery, claimedAt, response };
     } finally {
       this.observer.attemptFinished();
@@ -231,6 +234,23 @@ export class AttemptDeliveryUseCase {
     const claimed = await this.deliveries.claimFirstAttempts(deliveryIds, this.leaseMs);
     const byId = new Map(claimed.map((delivery) => [delivery.id, delivery]));
     return deliveryIds.map((id) => byId.get(id) ?? null);
+  }
+
+  /**
+   * A webhook whose secrets cannot be decrypted cannot be signed for: the attempt fails
+   * unsent and is retried on schedule, so it goes out once the operator restores the key.
+   */
+  private unsendable(delivery: ClaimedDelivery, reason: string): WebhookResponse {
+    this.logger.error(`Delivery ${delivery.id}: webhook ${delivery.webhook.id}: ${reason}`);
+    return {
+      startedAt: new Date(),
+      durationMs: 0,
+      statusCode: null,
+      responseBody: null,
+      retryAfter: undefined,
+      error: "not sent: the service cannot decrypt this webhook's secret or headers",
+      blocked: false,
+    };
   }
 
   private requestHeaders(delivery: ClaimedDelivery): Record<string, string> {

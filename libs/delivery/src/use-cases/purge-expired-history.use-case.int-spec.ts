@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { loadConfig } from '@libs/config';
 import { RetentionRepository, dataSourceOptions } from '@libs/persistence';
-import { IsolatedDatabase, createIsolatedDatabase } from '@libs/testing';
+import { IsolatedDatabase, TEST_ENCRYPTION_KEYS, createIsolatedDatabase } from '@libs/testing';
 import { PurgeExpiredHistoryUseCase } from './purge-expired-history.use-case';
 
 describe('retention on a real Postgres', () => {
@@ -64,6 +64,7 @@ describe('retention on a real Postgres', () => {
         DATABASE_URL: database.url,
         ADMIN_API_KEY: 'retention-test-admin-key',
         RETENTION_DAYS: '30',
+        ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
       }),
     );
 

@@ -17,14 +17,18 @@ export class WebhookEntity {
   @Column({ type: 'text', nullable: true })
   description!: string | null;
 
+  /** Names in clear, values sealed (`enc:v1:…`): WebhookCredentials opens them. */
   @Column({ type: 'jsonb' })
   headers!: Record<string, string>;
 
-  /** `whsec_…`; needed in clear to sign, so it never leaves the service except on create and rotate. */
+  /**
+   * `whsec_…`, sealed (`enc:v1:…`); needed in clear to sign, so it never leaves the service
+   * except on create and rotate.
+   */
   @Column({ type: 'text' })
   secret!: string;
 
-  /** After a rotation the old secret keeps signing until this moment. */
+  /** Sealed like `secret`. After a rotation the old secret keeps signing until this moment. */
   @Column({ name: 'previous_secret', type: 'text', nullable: true })
   previousSecret!: string | null;
 

@@ -6,15 +6,23 @@ import { ClaimTokensAndIdempotentBodies1764518400000 } from './1764518400000-Cla
 import { AccountScopedEventIds1764604800000 } from './1764604800000-AccountScopedEventIds';
 import { LeanerDeliveryIndexes1764700000000 } from './1764700000000-LeanerDeliveryIndexes';
 import { DirectDeliveryQueue1764777600000 } from './1764777600000-DirectDeliveryQueue';
+import { encryptWebhookSecrets } from './1764720000000-EncryptWebhookSecrets';
+import { WebhookCredentials } from '@libs/secrets';
 
-/** Listed explicitly: the apps are bundled, so a glob over migration files would find nothing. */
-export const MIGRATIONS = [
-  InitialSchema1764172800000,
-  RetriesAndEndpointHealth1764259200000,
-  AccountsAndRetention1764345600000,
-  TimeOrderedHistoryIndexes1764432000000,
-  ClaimTokensAndIdempotentBodies1764518400000,
-  AccountScopedEventIds1764604800000,
-  LeanerDeliveryIndexes1764700000000,
-  DirectDeliveryQueue1764777600000,
-];
+/**
+ * Listed explicitly: the apps are bundled, so a glob over migration files would find nothing.
+ * Built per run because the data migrations need the encryption keys.
+ */
+export function migrations(credentials: WebhookCredentials) {
+  return [
+    InitialSchema1764172800000,
+    RetriesAndEndpointHealth1764259200000,
+    AccountsAndRetention1764345600000,
+    TimeOrderedHistoryIndexes1764432000000,
+    ClaimTokensAndIdempotentBodies1764518400000,
+    AccountScopedEventIds1764604800000,
+    LeanerDeliveryIndexes1764700000000,
+    encryptWebhookSecrets(credentials),
+    DirectDeliveryQueue1764777600000,
+  ];
+}

@@ -1,6 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { IsolatedDatabase, createIsolatedDatabase, uniqueAccountId } from '@libs/testing';
+import {
+  IsolatedDatabase,
+  createIsolatedDatabase,
+  testWebhookCredentials,
+  uniqueAccountId,
+} from '@libs/testing';
 import { dataSourceOptions } from '../data-source';
 import { WebhookEntity } from '../entities';
 import { AttemptRecord, DeliveryRepository, IncomingEvent } from './delivery.repository';
@@ -39,7 +44,7 @@ describe('DeliveryRepository on a real Postgres', () => {
   beforeAll(async () => {
     database = await createIsolatedDatabase();
     dataSource = await new DataSource(dataSourceOptions(database.url, 4)).initialize();
-    deliveries = new DeliveryRepository(dataSource);
+    deliveries = new DeliveryRepository(dataSource, testWebhookCredentials());
     webhookIds = [await insertWebhook(accountId), await insertWebhook(accountId)];
   });
 
@@ -52,7 +57,7 @@ describe('DeliveryRepository on a real Postgres', () => {
       eventTypes: ['*'],
       description: null,
       headers: {},
-      secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+      secret: testWebhookCredentials().sealSecret(id, 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'),
       enabled: true,
     });
     return id;

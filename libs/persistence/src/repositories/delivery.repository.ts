@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
+import { SealedValueError, WebhookCredentials } from '@libs/secrets';
 import { AttemptTrigger, DeliveryStatus } from '../entities';
 import { PlainQuery, plainQuery } from '../plain-sql';
 
@@ -45,6 +46,11 @@ export interface ClaimedDelivery {
     secrets: string[];
     /** False once the webhook was disabled or deleted: the delivery is discarded unsent. */
     active: boolean;
+    /**
+     * Why the secrets or headers could not be decrypted (a key missing from ENCRYPTION_KEYS,
+     * a damaged value); `secrets` and `headers` are then empty and nothing may be sent.
+     */
+    credentialsError: string | null;
   };
 }
 
@@ -105,7 +111,10 @@ const LEASE_EXPIRED = `(d.status = 'delivering' AND d.lease_expires_at < now())`
 export class DeliveryRepository {
   private readonly sql: PlainQuery;
 
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly credentials: WebhookCredentials,
+  ) {
     this.sql = plainQuery(dataSource);
   }
 
@@ -457,7 +466,7 @@ export class DeliveryRepository {
        JOIN events e ON e.account_id = c.account_id AND e.id = c.event_id`,
       [options.leaseMs, ...options.parameters],
     );
-    return rows.map((row) => toClaimedDelivery(row, options.trigger));
+    return rows.map((row) => toClaimedDelivery(row, options.trigger, this.credentials));
   }
 }
 
@@ -588,15 +597,12 @@ export async function discardWaitingDeliveries(
   );
 }
 
-function toClaimedDelivery(row: ClaimRow, trigger: AttemptTrigger): ClaimedDelivery {
-  const secrets = [row.secret];
-  if (
-    row.previous_secret &&
-    row.previous_secret_expires_at &&
-    row.previous_secret_expires_at > new Date()
-  ) {
-    secrets.push(row.previous_secret);
-  }
+function toClaimedDelivery(
+  row: ClaimRow,
+  trigger: AttemptTrigger,
+  credentials: WebhookCredentials,
+): ClaimedDelivery {
+  const opened = openCredentials(row, credentials);
   return {
     id: row.id,
     claimToken: row.claim_token,
@@ -611,9 +617,30 @@ function toClaimedDelivery(row: ClaimRow, trigger: AttemptTrigger): ClaimedDeliv
     webhook: {
       id: row.webhook_id,
       url: row.url,
-      headers: row.headers,
-      secrets,
+      headers: opened.headers,
+      secrets: opened.secrets,
       active: row.webhook_active,
+      credentialsError: opened.error,
     },
   };
+}
+
+/** One row that cannot be decrypted must not fail the whole claim: it is carried as an error. */
+function openCredentials(
+  row: ClaimRow,
+  credentials: WebhookCredentials,
+): { secrets: string[]; headers: Record<string, string>; error: string | null } {
+  try {
+    const opened = credentials.open({
+      id: row.webhook_id,
+      secret: row.secret,
+      previousSecret: row.previous_secret,
+      previousSecretExpiresAt: row.previous_secret_expires_at,
+      headers: row.headers,
+    });
+    return { ...opened, error: null };
+  } catch (error) {
+    if (!(error instanceof SealedValueError)) throw error;
+    return { secrets: [], headers: {}, error: error.message };
+  }
 }

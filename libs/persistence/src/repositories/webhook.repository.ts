@@ -1,11 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { randomUUID } from 'node:crypto';
 import { IsNull, Repository } from 'typeorm';
 import { WebhookEntity } from '../entities';
 import { discardWaitingDeliveries } from './delivery.repository';
 
+/** `secret` and the `headers` values arrive sealed (WebhookCredentials), bound to `id`. */
 export interface NewWebhook {
+  id: string;
   accountId: string;
   url: string;
   eventTypes: string[];
@@ -35,7 +36,6 @@ export class WebhookRepository {
 
   async create(input: NewWebhook): Promise<WebhookEntity> {
     const webhook = this.webhooks.create({
-      id: randomUUID(),
       ...input,
       enabled: true,
       failingSince: null,
@@ -108,7 +108,10 @@ export class WebhookRepository {
     });
   }
 
-  /** A new secret signs from now on; the old one keeps signing too until `graceMs` has passed. */
+  /**
+   * A new secret (sealed) signs from now on; the old one keeps signing too until `graceMs`
+   * has passed.
+   */
   async rotateSecret(
     webhook: WebhookEntity,
     secret: string,
