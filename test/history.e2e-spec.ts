@@ -118,6 +118,13 @@ describe('delivery history and idempotent publishing (e2e)', () => {
       })
     ).body;
     const created = (await publish(account)).body.id;
+    // The 410 disables the webhook; an event published after that gets no delivery to it.
+    // (One published before it would get a delivery, discarded unsent when the webhook is
+    // disabled: events are stored as soon as they are read, ahead of the attempts before them.)
+    await eventually(async () => {
+      const webhook = await stack.api.get<{ enabled: boolean }>(`/v1/webhooks/${gone.id}`);
+      expect(webhook.body.enabled).toBe(false);
+    });
     const invoiced = (await publish(account, { type: 'invoice.paid' })).body.id;
     await eventually(async () => {
       const listed = await stack.api.get<Page>(
