@@ -33,6 +33,7 @@ export class CreateWebhookUseCase {
       url: request.url,
       eventTypes: request.event_types ?? ['*'],
       description: request.description ?? null,
+      rateLimitPerS: request.rate_limit_per_s ?? null,
       headers: this.credentials.sealHeaders(id, headers),
       secret: this.credentials.sealSecret(id, secret),
     });

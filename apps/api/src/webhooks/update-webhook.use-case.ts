@@ -33,6 +33,7 @@ export class UpdateWebhookUseCase {
           ? undefined
           : this.credentials.sealHeaders(webhook.id, request.headers),
       enabled: request.enabled,
+      rateLimitPerS: request.rate_limit_per_s,
     });
     return this.findWebhook.reveal(FindWebhookUseCase.orNotFound(id, updated));
   }

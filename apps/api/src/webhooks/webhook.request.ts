@@ -4,11 +4,14 @@ import {
   ArrayMinSize,
   IsArray,
   IsBoolean,
+  IsInt,
   IsOptional,
   IsString,
   IsUrl,
   Matches,
+  Max,
   MaxLength,
+  Min,
   Validate,
 } from 'class-validator';
 import { EXTERNAL_ID_PATTERN, IsRfc3339DateTime } from '@libs/contracts';
@@ -17,6 +20,9 @@ import { NoNulCharacters } from '../common/no-nul-characters';
 import { Omittable } from '../common/omittable';
 import { WebhookHeadersConstraint } from './webhook-headers.validator';
 import { IsParsableUrl } from './webhook-url.validator';
+
+/** The highest per-webhook rate limit (requests per second) one can set. */
+export const MAX_RATE_LIMIT_PER_S = 10_000;
 
 export class CreateWebhookRequest {
   /** @example "account-42" */
@@ -67,12 +73,36 @@ export class CreateWebhookRequest {
   @Omittable()
   @Validate(WebhookHeadersConstraint)
   headers?: Record<string, string>;
+
+  /**
+   * Requests per second this webhook receives at most, across all workers, after a burst of
+   * up to one second's worth; deliveries beyond it wait their turn (they neither fail nor
+   * count as attempts). Null or absent: no limit.
+   */
+  @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 1,
+    maximum: MAX_RATE_LIMIT_PER_S,
+    nullable: true,
+    example: 50,
+  })
+  @IsOptional()
+  @IsInt({ message: 'rate_limit_per_s must be a whole number of requests per second, or null' })
+  @Min(1)
+  @Max(MAX_RATE_LIMIT_PER_S)
+  rate_limit_per_s?: number | null;
 }
 
 // Null is validated, not skipped: url, event_types, headers and enabled cannot be null, and
-// description's own @IsOptional lets null through to clear it.
+// the own @IsOptional of description and rate_limit_per_s lets null through to clear them.
 export class UpdateWebhookRequest extends PartialType(
-  PickType(CreateWebhookRequest, ['url', 'event_types', 'description', 'headers'] as const),
+  PickType(CreateWebhookRequest, [
+    'url',
+    'event_types',
+    'description',
+    'headers',
+    'rate_limit_per_s',
+  ] as const),
   { skipNullProperties: false },
 ) {
   /** false pauses deliveries; true resumes a webhook that was disabled, by hand or automatically. */

@@ -7,6 +7,8 @@ export class WebhookResponse {
   event_types!: string[];
   description!: string | null;
   headers!: Record<string, string>;
+  /** Requests per second at most (after a burst of one second's worth); null: no limit. */
+  rate_limit_per_s!: number | null;
   enabled!: boolean;
   /** Why the webhook stopped receiving events, when it did. */
   disabled_reason!: string | null;
@@ -27,6 +29,7 @@ export function toWebhookResponse({ webhook, headers }: WebhookView): WebhookRes
     event_types: webhook.eventTypes,
     description: webhook.description,
     headers,
+    rate_limit_per_s: webhook.rateLimitPerS,
     enabled: webhook.enabled,
     disabled_reason: webhook.disabledReason,
     created_at: webhook.createdAt.toISOString(),

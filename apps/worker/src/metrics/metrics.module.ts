@@ -44,6 +44,10 @@ const LATENCY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 6
       name: WORKER_METRIC.inflight,
       help: 'Events accepted by this worker and not finished yet',
     }),
+    makeCounterProvider({
+      name: WORKER_METRIC.rateLimited,
+      help: 'Deliveries put off unsent (no attempt counted) by their webhook rate limit',
+    }),
     WorkerMetrics,
     PrometheusDeliveryObserver,
     QueueMetricsCollector,

@@ -10,6 +10,10 @@ export class PrometheusDeliveryObserver extends DeliveryObserver {
     super();
   }
 
+  override rateLimited(): void {
+    this.metrics.rateLimited();
+  }
+
   override attemptRecorded(
     delivery: ClaimedDelivery,
     response: WebhookResponse,

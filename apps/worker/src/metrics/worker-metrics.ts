@@ -11,6 +11,7 @@ export const WORKER_METRIC = {
   attemptDuration: 'webhook_delivery_attempt_duration_seconds',
   endToEndLatency: 'webhook_end_to_end_latency_seconds',
   inflight: 'webhook_inflight_deliveries',
+  rateLimited: 'webhook_deliveries_rate_limited_total',
 } as const;
 
 /** The worker's own counters, behind intent-named methods. */
@@ -24,6 +25,7 @@ export class WorkerMetrics {
     @InjectMetric(WORKER_METRIC.attemptDuration) private readonly attemptDuration: Histogram,
     @InjectMetric(WORKER_METRIC.endToEndLatency) private readonly endToEnd: Histogram,
     @InjectMetric(WORKER_METRIC.inflight) private readonly inflight: Gauge,
+    @InjectMetric(WORKER_METRIC.rateLimited) private readonly limited: Counter,
   ) {}
 
   eventConsumed(): void {
@@ -49,6 +51,11 @@ export class WorkerMetrics {
     if (status === 'succeeded') {
       this.endToEnd.observe(Math.max(0, Date.now() - occurredAt.getTime()) / 1000);
     }
+  }
+
+  /** A claim given back unsent because its webhook's rate limit was reached. */
+  rateLimited(): void {
+    this.limited.inc();
   }
 
   eventAccepted(): void {

@@ -8,6 +8,7 @@ import {
   DeliveryRepository,
   DeliveryTransition,
   EndpointFailurePolicy,
+  RateTokenRequest,
   isPermanentDataError,
 } from '@libs/persistence';
 import { USER_AGENT } from '../user-agent';
@@ -37,6 +38,11 @@ const BATCHES_IN_FLIGHT = 2;
 export type Slot = <T>(work: () => Promise<T>) => Promise<T>;
 
 const runNow: Slot = (work) => work();
+
+/** A claimed delivery given back unsent: its webhook's rate limit lets it go in `waitMs`. */
+interface RateLimited {
+  waitMs: number;
+}
 
 /** A request that went out (or, with no response, a webhook found gone): to be recorded. */
 interface SentAttempt {
@@ -76,6 +82,11 @@ export class AttemptDeliveryUseCase {
       retryAloneWhen: isPermanentDataError,
     },
   );
+  /** Token takes of rate-limited webhooks, batched like claims; one per webhook per statement. */
+  private readonly rateTokens = new GroupCommit<RateTokenRequest, number>(
+    (batch) => this.deliveries.takeRateTokens(batch),
+    { maxBatch: BATCH_LIMIT, maxInFlight: BATCHES_IN_FLIGHT, conflictKey: (r) => r.webhookId },
+  );
 
   constructor(
     private readonly deliveries: DeliveryRepository,
@@ -109,24 +120,61 @@ export class AttemptDeliveryUseCase {
     slot: Slot = runNow,
   ): Promise<AttemptResult | null> {
     for (;;) {
-      const sent = await slot(async () => {
+      const sent = await slot(async (): Promise<SentAttempt | RateLimited | null> => {
         if (!stillOwned()) return null;
         const claimedAt = Date.now();
         const delivery = await this.claims.submit(deliveryId);
-        return delivery === null ? null : this.send(delivery, claimedAt);
+        if (delivery === null) return null;
+        const waitMs = await this.admit(delivery, false);
+        return waitMs === 0 ? this.send(delivery, claimedAt) : { waitMs };
       });
-      if (sent !== null) return this.settle(sent);
+      if (sent !== null && 'delivery' in sent) return this.settle(sent);
       if (!stillOwned()) return null;
+      if (sent !== null) {
+        // Over the webhook's rate limit: the delivery went back as it was, still this lane's,
+        // and the lane waits here, holding no slot, so the account's order holds.
+        await sleep(sent.waitMs);
+        continue;
+      }
       const heldUntil = await this.deliveries.leaseHeldUntil(deliveryId);
       if (heldUntil === null || !stillOwned()) return null;
-      const wait = Math.min(HELD_POLL_MS, Math.max(10, heldUntil.getTime() - Date.now()));
-      await new Promise((resolve) => setTimeout(resolve, wait));
+      await sleep(Math.min(HELD_POLL_MS, Math.max(10, heldUntil.getTime() - Date.now())));
     }
   }
 
-  /** One attempt of a claimed delivery: send it, record the outcome, decide what comes next. */
-  async execute(delivery: ClaimedDelivery, claimedAt = Date.now()): Promise<AttemptResult> {
+  /**
+   * One attempt of a claimed delivery: send it, record the outcome, decide what comes next.
+   * Null when its webhook's rate limit put it off: it was given back, due again when a token
+   * will be there.
+   */
+  async execute(delivery: ClaimedDelivery, claimedAt = Date.now()): Promise<AttemptResult | null> {
+    const waitMs = await this.admit(delivery, true);
+    if (waitMs > 0) return null;
     return this.settle(await this.send(delivery, claimedAt));
+  }
+
+  /**
+   * 0 when the delivery may be sent now. A webhook with a rate limit gives a token first
+   * (unlimited ones pay nothing); without one, the delivery is given back unattempted
+   * (no attempt counted, its state as the claim found it) and the wait is returned. With
+   * `dueLater`, it is given back due when the wait is over, for the scheduler to claim again.
+   */
+  private async admit(delivery: ClaimedDelivery, dueLater: boolean): Promise<number> {
+    const { rateLimitPerS, active, credentialsError, id: webhookId } = delivery.webhook;
+    // No request goes out for a webhook gone or one that cannot be signed for: no token.
+    if (rateLimitPerS === null || !active || credentialsError !== null) return 0;
+    const waitMs = await this.rateTokens.submit({
+      webhookId,
+      ratePerS: rateLimitPerS,
+      burst: rateLimitPerS,
+    });
+    if (waitMs === 0) return 0;
+    await this.deliveries.releaseUnattempted(
+      delivery,
+      dueLater ? new Date(Date.now() + waitMs) : null,
+    );
+    this.observer.rateLimited(delivery);
+    return waitMs;
   }
 
   /** Sends the claimed delivery, or discards it when its webhook is gone. */
@@ -268,6 +316,10 @@ export class AttemptDeliveryUseCase {
       ),
     };
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**

@@ -11,6 +11,8 @@ export class DeliveryObserver {
   attemptStarted(): void {}
   attemptFinished(): void {}
   deliveryDiscarded(): void {}
+  /** Given back unsent: its webhook's rate limit was reached. */
+  rateLimited(_delivery: ClaimedDelivery): void {}
   attemptRecorded(
     _delivery: ClaimedDelivery,
     _response: WebhookResponse,

@@ -41,6 +41,10 @@ export class WebhookEntity {
   @Column({ name: 'disabled_reason', type: 'text', nullable: true })
   disabledReason!: string | null;
 
+  /** Requests per second at most, across all workers (plus a burst of one second's worth); null: no limit. */
+  @Column({ name: 'rate_limit_per_s', type: 'int', nullable: true })
+  rateLimitPerS!: number | null;
+
   /** Start of the current run of failed attempts; null after a success. */
   @Column({ name: 'failing_since', type: 'timestamptz', nullable: true })
   failingSince!: Date | null;

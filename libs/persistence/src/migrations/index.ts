@@ -6,6 +6,7 @@ import { ClaimTokensAndIdempotentBodies1764518400000 } from './1764518400000-Cla
 import { AccountScopedEventIds1764604800000 } from './1764604800000-AccountScopedEventIds';
 import { LeanerDeliveryIndexes1764700000000 } from './1764700000000-LeanerDeliveryIndexes';
 import { DirectDeliveryQueue1764777600000 } from './1764777600000-DirectDeliveryQueue';
+import { EndpointRateLimits1764800000000 } from './1764800000000-EndpointRateLimits';
 import { encryptWebhookSecrets } from './1764720000000-EncryptWebhookSecrets';
 import { WebhookCredentials } from '@libs/secrets';
 
@@ -24,5 +25,6 @@ export function migrations(credentials: WebhookCredentials) {
     LeanerDeliveryIndexes1764700000000,
     encryptWebhookSecrets(credentials),
     DirectDeliveryQueue1764777600000,
+    EndpointRateLimits1764800000000,
   ];
 }

@@ -51,7 +51,16 @@ export interface ClaimedDelivery {
      * a damaged value); `secrets` and `headers` are then empty and nothing may be sent.
      */
     credentialsError: string | null;
+    /** Requests per second the webhook takes at most; null: no limit. */
+    rateLimitPerS: number | null;
   };
+}
+
+/** A request for one send to a rate-limited webhook: see `takeRateTokens`. */
+export interface RateTokenRequest {
+  webhookId: string;
+  ratePerS: number;
+  burst: number;
 }
 
 /** One attempt's outcome, for `recordAttempts`. */
@@ -99,10 +108,14 @@ interface ClaimRow {
   previous_secret: string | null;
   previous_secret_expires_at: Date | null;
   webhook_active: boolean;
+  rate_limit_per_s: number | null;
   occurred_at: Date;
   body: string;
   scheduled_attempts: number;
 }
+
+/** A refused take asks again after this long at least. */
+const MIN_RATE_WAIT_MS = 10;
 
 const LEASE_EXPIRED = `(d.status = 'delivering' AND d.lease_expires_at < now())`;
 
@@ -289,7 +302,8 @@ export class DeliveryRepository {
   /**
    * Takes up to `limit` deliveries for which a manual attempt was asked (retry or replay),
    * oldest request first but at most `perWebhook` of one webhook per claim, so a replay of
-   * thousands of deliveries takes turns with everybody else's manual retries.
+   * thousands of deliveries takes turns with everybody else's manual retries. A request
+   * put off by its webhook's rate limit (`releaseUnattempted`) waits for its time.
    */
   claimManualAttempts(limit: number, leaseMs: number, perWebhook = 2): Promise<ClaimedDelivery[]> {
     return this.claim({
@@ -298,7 +312,8 @@ export class DeliveryRepository {
            SELECT m.id, m.manual_attempt_requested_at AS requested_at,
                   row_number() OVER (PARTITION BY m.webhook_id ORDER BY m.manual_attempt_requested_at) AS turn
            FROM deliveries m
-           WHERE m.manual_attempt_requested_at IS NOT NULL AND m.status <> 'delivering'
+           WHERE m.manual_attempt_requested_at IS NOT NULL AND m.manual_attempt_requested_at <= now()
+             AND m.status <> 'delivering'
          ) ranked
          WHERE turn <= ${Math.max(1, Math.floor(perWebhook))}
        ) AND d.manual_attempt_requested_at IS NOT NULL AND d.status <> 'delivering'`,
@@ -428,6 +443,87 @@ export class DeliveryRepository {
     );
   }
 
+  /**
+   * Takes a token from each webhook's bucket (see the EndpointRateLimits migration): 0 when
+   * one was taken and the request may go, else about how many milliseconds until one will be
+   * there. At most one request per webhook. A bucket starts full; it is refilled by the time
+   * since its last refill times the rate, up to the burst, under the row's lock, so any number
+   * of workers taking at once never get more than the burst plus the rate times the time.
+   * The time is Postgres' `now()` (the transaction's start): a taker that waited for another's
+   * lock counts no time twice (refilled_at never goes back), it only counts a little less.
+   */
+  async takeRateTokens(requests: RateTokenRequest[]): Promise<number[]> {
+    if (requests.length === 0) return [];
+    const rows: { webhook_id: string; granted: boolean; wait_ms: number | null }[] = await this.sql(
+      `WITH input AS (
+           SELECT * FROM unnest($1::uuid[], $2::double precision[], $3::double precision[])
+             AS i (webhook_id, rate, burst)
+         ),
+         taken AS (
+           INSERT INTO webhook_rate_tokens AS b (webhook_id, tokens, refilled_at)
+           SELECT webhook_id, burst - 1, now() FROM input ORDER BY webhook_id
+           ON CONFLICT (webhook_id) DO UPDATE
+           SET tokens = LEAST(EXCLUDED.tokens + 1, b.tokens + GREATEST(0, extract(epoch FROM now() - b.refilled_at))
+                          * (SELECT rate FROM input WHERE input.webhook_id = b.webhook_id)) - 1,
+               refilled_at = GREATEST(b.refilled_at, now())
+           WHERE LEAST(EXCLUDED.tokens + 1, b.tokens + GREATEST(0, extract(epoch FROM now() - b.refilled_at))
+                   * (SELECT rate FROM input WHERE input.webhook_id = b.webhook_id)) >= 1
+           RETURNING b.webhook_id
+         )
+         -- For a refusal, the wait is reckoned from the bucket as this statement's snapshot
+         -- saw it: when another taker got in meanwhile, it comes out short, and the caller
+         -- simply asks again.
+         SELECT i.webhook_id, t.webhook_id IS NOT NULL AS granted,
+                (1 - LEAST(i.burst, b.tokens + GREATEST(0, extract(epoch FROM now() - b.refilled_at)) * i.rate))
+                  / i.rate * 1000 AS wait_ms
+         FROM input i
+         LEFT JOIN taken t ON t.webhook_id = i.webhook_id
+         LEFT JOIN webhook_rate_tokens b ON b.webhook_id = i.webhook_id`,
+      [
+        requests.map((request) => request.webhookId),
+        requests.map((request) => request.ratePerS),
+        requests.map((request) => request.burst),
+      ],
+    );
+    const waits = new Map(
+      rows.map((row) => [
+        row.webhook_id,
+        row.granted ? 0 : Math.max(MIN_RATE_WAIT_MS, Math.ceil(row.wait_ms ?? 0)),
+      ]),
+    );
+    return requests.map((request) => waits.get(request.webhookId) ?? MIN_RATE_WAIT_MS);
+  }
+
+  /**
+   * Gives a claimed delivery back unattempted (its webhook's rate limit is reached): it
+   * returns to the state the claim found it in, no attempt counted. `retryAt` makes it due
+   * again then (the scheduler's claims); without it, a first attempt waiting in its account's
+   * lane stays that lane's (`pending` with no `next_attempt_at`), and the lane claims it again.
+   * A manual attempt stays asked for, from `retryAt` on.
+   */
+  async releaseUnattempted(delivery: ClaimedDelivery, retryAt: Date | null): Promise<void> {
+    await this.sql(
+      `UPDATE deliveries
+       SET status = CASE
+             WHEN $3::text <> 'delivering' THEN $3::text
+             WHEN attempt_count > 0 THEN 'retrying'
+             ELSE 'pending'
+           END,
+           next_attempt_at = CASE WHEN $6 THEN $4::timestamptz ELSE COALESCE($5::timestamptz, $4::timestamptz) END,
+           manual_attempt_requested_at = CASE WHEN $6 THEN COALESCE($5::timestamptz, now()) ELSE manual_attempt_requested_at END,
+           lease_expires_at = NULL, claim_token = NULL, updated_at = now()
+       WHERE id = $1 AND claim_token = $2`,
+      [
+        delivery.id,
+        delivery.claimToken,
+        delivery.previous.status,
+        delivery.previous.nextAttemptAt,
+        retryAt,
+        delivery.trigger === 'manual',
+      ],
+    );
+  }
+
   private async claim(options: {
     where: string;
     parameters: unknown[];
@@ -458,7 +554,7 @@ export class DeliveryRepository {
                    t.previous_status, t.previous_next_attempt_at
        )
        SELECT c.*, w.url, w.headers, w.secret, w.previous_secret, w.previous_secret_expires_at,
-              (w.enabled AND w.deleted_at IS NULL) AS webhook_active, e.occurred_at, e.body,
+              (w.enabled AND w.deleted_at IS NULL) AS webhook_active, w.rate_limit_per_s, e.occurred_at, e.body,
               (SELECT count(*)::int FROM delivery_attempts a
                WHERE a.delivery_id = c.id AND a.trigger = 'scheduled') AS scheduled_attempts
        FROM claimed c
@@ -621,6 +717,7 @@ function toClaimedDelivery(
       secrets: opened.secrets,
       active: row.webhook_active,
       credentialsError: opened.error,
+      rateLimitPerS: row.rate_limit_per_s,
     },
   };
 }

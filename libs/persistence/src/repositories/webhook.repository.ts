@@ -13,10 +13,11 @@ export interface NewWebhook {
   description: string | null;
   headers: Record<string, string>;
   secret: string;
+  rateLimitPerS: number | null;
 }
 
 export type WebhookChanges = Partial<
-  Pick<WebhookEntity, 'url' | 'eventTypes' | 'description' | 'headers' | 'enabled'>
+  Pick<WebhookEntity, 'url' | 'eventTypes' | 'description' | 'headers' | 'enabled' | 'rateLimitPerS'>
 >;
 
 /** A webhook as seen when choosing where an event goes. */
