@@ -378,6 +378,13 @@ export interface components {
             headers?: {
                 [key: string]: string;
             };
+            /**
+             * @description Requests per second this webhook receives at most, across all workers, after a burst of
+             *     up to one second's worth; deliveries beyond it wait their turn (they neither fail nor
+             *     count as attempts). Null or absent: no limit.
+             * @example 50
+             */
+            rate_limit_per_s?: number | null;
             /** @example account-42 */
             account_id: string;
             /**
@@ -399,6 +406,8 @@ export interface components {
             headers: {
                 [key: string]: string;
             };
+            /** @description Requests per second at most (after a burst of one second's worth); null: no limit. */
+            rate_limit_per_s: number | null;
             enabled: boolean;
             /** @description Why the webhook stopped receiving events, when it did. */
             disabled_reason: string | null;
@@ -414,6 +423,8 @@ export interface components {
             headers: {
                 [key: string]: string;
             };
+            /** @description Requests per second at most (after a burst of one second's worth); null: no limit. */
+            rate_limit_per_s: number | null;
             enabled: boolean;
             /** @description Why the webhook stopped receiving events, when it did. */
             disabled_reason: string | null;
@@ -440,6 +451,13 @@ export interface components {
             headers?: {
                 [key: string]: string;
             };
+            /**
+             * @description Requests per second this webhook receives at most, across all workers, after a burst of
+             *     up to one second's worth; deliveries beyond it wait their turn (they neither fail nor
+             *     count as attempts). Null or absent: no limit.
+             * @example 50
+             */
+            rate_limit_per_s?: number | null;
             /**
              * Format: uri
              * @description Where events are POSTed: an http or https URL.

@@ -17,7 +17,10 @@ export interface NewWebhook {
 }
 
 export type WebhookChanges = Partial<
-  Pick<WebhookEntity, 'url' | 'eventTypes' | 'description' | 'headers' | 'enabled' | 'rateLimitPerS'>
+  Pick<
+    WebhookEntity,
+    'url' | 'eventTypes' | 'description' | 'headers' | 'enabled' | 'rateLimitPerS'
+  >
 >;
 
 /** A webhook as seen when choosing where an event goes. */
