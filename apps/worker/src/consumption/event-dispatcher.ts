@@ -4,7 +4,7 @@ import { KafkaMessage } from 'kafkajs';
 import pLimit from 'p-limit';
 import { AppConfig } from '@libs/config';
 import { WebhookEventMessage, parseEventMessage } from '@libs/contracts';
-import { DeliverEventUseCase, EventSource, Slot } from '@libs/delivery';
+import { AttemptGates, DeliverEventUseCase, EventSource } from '@libs/delivery';
 import { withDeadline } from '@libs/messaging';
 import { isPermanentDataError } from '@libs/persistence';
 import { WorkerMetrics } from '../metrics/worker-metrics';
@@ -70,8 +70,11 @@ interface MessageRef {
 export class EventDispatcher implements BeforeApplicationShutdown {
   private readonly logger = new Logger(EventDispatcher.name);
   private readonly pool: KeyedWorkPool;
-  /** Delivery slots: HTTP attempts (with their claims) under way at once. */
-  private readonly slots: Slot;
+  /**
+   * Delivery slots (`send`: requests under way at once, WORKER_CONCURRENCY) and as many
+   * again for deliveries claimed and waiting for one (`claim`, held through the request).
+   */
+  private readonly gates: AttemptGates;
   private readonly partitions = new Map<number, PartitionOffsets>();
   private unstored = 0;
   private unstoredBytes = 0;
@@ -95,8 +98,9 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   ) {
     const concurrency = config.delivery.concurrency;
     this.maxEventBytes = config.http.maxEventBytes;
-    const limit = pLimit(concurrency);
-    this.slots = (work) => limit(work);
+    const claims = pLimit(2 * concurrency);
+    const sends = pLimit(concurrency);
+    this.gates = { claim: (work) => claims(work), send: (work) => sends(work) };
     this.pool = new KeyedWorkPool(concurrency * LANES_PER_SLOT, (key, error) =>
       this.logger.error(`Unexpected failure in the lane of account ${key}: ${String(error)}`),
     );
@@ -218,7 +222,7 @@ export class EventDispatcher implements BeforeApplicationShutdown {
       }
       try {
         // Deliveries attempted before an interruption are not pending any more: skipped.
-        if (await this.deliverEvent.attemptInOrder(deliveryIds, stillOwned, this.slots)) {
+        if (await this.deliverEvent.attemptInOrder(deliveryIds, stillOwned, this.gates)) {
           return true;
         }
       } catch (error) {

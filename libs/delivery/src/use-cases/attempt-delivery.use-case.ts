@@ -39,6 +39,14 @@ export type Slot = <T>(work: () => Promise<T>) => Promise<T>;
 
 const runNow: Slot = (work) => work();
 
+/** The concurrency limits a first attempt goes through (see `executeFirst`). */
+export interface AttemptGates {
+  /** Held from the claim to the end of the request: bounds the deliveries claimed at once. */
+  claim: Slot;
+  /** Held for the request alone: the delivery slots. */
+  send: Slot;
+}
+
 /** A claimed delivery given back unsent: its webhook's rate limit lets it go in `waitMs`. */
 interface RateLimited {
   waitMs: number;
@@ -110,23 +118,24 @@ export class AttemptDeliveryUseCase {
    * longer `stillOwned`). While another holder's attempt is under way (a manual retry, or the
    * previous owner of the partition right after a rebalance), it waits for that one to answer
    * or its lease to run out: the account's next first attempt must not start before.
-   * The claim and the request run inside `slot` (a delivery slot), back to back: a claim never
-   * waits for a slot (its lease could run out, its webhook change meanwhile); recording the
-   * outcome waits for Postgres without holding the slot.
+   * The request runs in a `gates.send` slot; the claim before it in a `gates.claim` one, held
+   * until the request is over, so only as many deliveries are claimed ahead of a free send
+   * slot as there are claim slots left: a claim waits at most about one request for its send
+   * slot (never long enough for its lease to run out). Recording the outcome holds neither.
    */
   async executeFirst(
     deliveryId: string,
     stillOwned: () => boolean,
-    slot: Slot = runNow,
+    gates: AttemptGates = { claim: runNow, send: runNow },
   ): Promise<AttemptResult | null> {
     for (;;) {
-      const sent = await slot(async (): Promise<SentAttempt | RateLimited | null> => {
+      const sent = await gates.claim(async (): Promise<SentAttempt | RateLimited | null> => {
         if (!stillOwned()) return null;
         const claimedAt = Date.now();
         const delivery = await this.claims.submit(deliveryId);
         if (delivery === null) return null;
         const waitMs = await this.admit(delivery, false);
-        return waitMs === 0 ? this.send(delivery, claimedAt) : { waitMs };
+        return waitMs === 0 ? gates.send(() => this.send(delivery, claimedAt)) : { waitMs };
       });
       if (sent !== null && 'delivery' in sent) return this.settle(sent);
       if (!stillOwned()) return null;

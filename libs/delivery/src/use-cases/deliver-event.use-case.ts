@@ -3,7 +3,7 @@ import { WebhookEventMessage, serializeEvent } from '@libs/contracts';
 import { GroupCommit } from '@libs/messaging';
 import { DeliveryRepository, WebhookRepository, isPermanentDataError } from '@libs/persistence';
 import { matchesEventType } from '../matching/event-type-matcher';
-import { AttemptDeliveryUseCase, Slot } from './attempt-delivery.use-case';
+import { AttemptDeliveryUseCase, AttemptGates } from './attempt-delivery.use-case';
 
 export interface EventSource {
   partition: number;
@@ -95,11 +95,11 @@ export class DeliverEventUseCase {
   async attemptInOrder(
     deliveryIds: string[],
     stillOwned: () => boolean,
-    slot?: Slot,
+    gates?: AttemptGates,
   ): Promise<boolean> {
     for (const deliveryId of deliveryIds) {
       if (!stillOwned()) return false;
-      await this.attempts.executeFirst(deliveryId, stillOwned, slot);
+      await this.attempts.executeFirst(deliveryId, stillOwned, gates);
     }
     return true;
   }
