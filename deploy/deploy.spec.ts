@@ -75,11 +75,18 @@ function healthRoutes(): string[] {
     .map((route) => `/${base}/${route}`);
 }
 
-/** `node dist/apps/<name>/main.js` must be the output of a Nest application in nest-cli.json. */
+/**
+ * `node [flags] dist/apps/<name>/main.js` must be the output of a Nest application in
+ * nest-cli.json, started with the node flags of `npm run start:<name>` (the worker's heap
+ * sizes), which are also what the tests and the bench run it with.
+ */
 function expectBuiltEntryPoint(command: string[]): void {
   expect(command[0]).toBe('node');
-  const match = /^dist\/apps\/([a-z-]+)\/main\.js$/.exec(command[1] ?? '');
+  const entry = command[command.length - 1] ?? '';
+  const match = /^dist\/apps\/([a-z-]+)\/main\.js$/.exec(entry);
   expect(match).not.toBeNull();
+  const start = packageJson.scripts[`start:${match?.[1]}`];
+  if (start !== undefined) expect(command.join(' ')).toBe(start);
   const project = nestCli.projects[match?.[1] ?? ''];
   expect(project).toMatchObject({
     type: 'application',

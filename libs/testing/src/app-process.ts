@@ -1,5 +1,5 @@
 import { ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -97,9 +97,10 @@ export class AppProcess {
     if (!existsSync(main)) throw new Error(`${main} is missing: run "npm run build" first`);
     const port = await freePort();
     const portVariable = name === 'api' ? 'API_PORT' : 'WORKER_PORT';
-    // APP_NODE_ARGS (space-separated) reaches node itself, e.g. "--cpu-prof" for `npm run bench`.
-    const nodeArgs = process.env.APP_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-    const child = spawn(process.execPath, [...nodeArgs, main], {
+    // Node's flags as `npm run start:<app>` gives them (the heap sizes the worker is deployed
+    // with), plus APP_NODE_ARGS (space-separated), e.g. "--cpu-prof" for `npm run bench`.
+    const extra = process.env.APP_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    const child = spawn(process.execPath, [...deployedNodeFlags(name), ...extra, main], {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH ?? '',
@@ -111,6 +112,15 @@ export class AppProcess {
     });
     return new AppProcess(name, port, child);
   }
+}
+
+/** The node flags of `npm run start:<app>` in package.json: the app runs as it is deployed. */
+export function deployedNodeFlags(name: AppName): string[] {
+  const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>;
+  };
+  const command = manifest.scripts[`start:${name}`]?.split(/\s+/) ?? [];
+  return command.filter((word) => word.startsWith('--'));
 }
 
 export function freePort(): Promise<number> {

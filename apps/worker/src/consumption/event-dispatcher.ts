@@ -28,7 +28,7 @@ const MAX_HELD_EVENTS = 100_000;
  * so with large events the bytes are what matter.
  */
 const MAX_UNSTORED_EVENTS = 2_000;
-const MAX_UNSTORED_BYTES = 32 * 1024 * 1024;
+const MAX_UNSTORED_BYTES = 16 * 1024 * 1024;
 /** An account holding this many events is backlogged: its further events count as deferred. */
 const BACKLOG_THRESHOLD = 20;
 /**
