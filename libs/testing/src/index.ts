@@ -10,3 +10,4 @@ export * from './test-environment';
 export * from './webhook-receiver';
 export * from './tcp-proxy';
 export * from './ordered-stream';
+export * from './webhook-rows';

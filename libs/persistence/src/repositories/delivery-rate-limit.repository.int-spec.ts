@@ -5,9 +5,9 @@ import {
   createIsolatedDatabase,
   testWebhookCredentials,
   uniqueAccountId,
+  insertTestWebhook,
 } from '@libs/testing';
 import { dataSourceOptions } from '../data-source';
-import { WebhookEntity } from '../entities';
 import { DeliveryRepository, IncomingEvent } from './delivery.repository';
 
 const TAKERS = 8;
@@ -28,21 +28,8 @@ describe('Per-webhook rate limits on a real Postgres', () => {
     kafkaOffset: '1',
   });
 
-  const insertWebhook = async (rateLimitPerS: number | null): Promise<string> => {
-    const id = randomUUID();
-    await dataSource.getRepository(WebhookEntity).insert({
-      id,
-      accountId,
-      url: 'http://127.0.0.1:9/hook',
-      eventTypes: ['*'],
-      description: null,
-      headers: {},
-      secret: testWebhookCredentials().sealSecret(id, 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'),
-      enabled: true,
-      rateLimitPerS,
-    });
-    return id;
-  };
+  const insertWebhook = (rateLimitPerS: number | null) =>
+    insertTestWebhook(dataSource, accountId, { rateLimitPerS });
 
   const deliveryRow = async (id: string) =>
     (

@@ -5,9 +5,9 @@ import {
   createIsolatedDatabase,
   testWebhookCredentials,
   uniqueAccountId,
+  insertTestWebhook,
 } from '@libs/testing';
 import { dataSourceOptions } from '../data-source';
-import { WebhookEntity } from '../entities';
 import { AttemptRecord, DeliveryRepository, IncomingEvent } from './delivery.repository';
 
 /** A scheduled attempt the receiver answered with `status` and `body`. */
@@ -48,20 +48,7 @@ describe('DeliveryRepository on a real Postgres', () => {
     webhookIds = [await insertWebhook(accountId), await insertWebhook(accountId)];
   });
 
-  const insertWebhook = async (owner: string): Promise<string> => {
-    const id = randomUUID();
-    await dataSource.getRepository(WebhookEntity).insert({
-      id,
-      accountId: owner,
-      url: 'http://127.0.0.1:9/hook',
-      eventTypes: ['*'],
-      description: null,
-      headers: {},
-      secret: testWebhookCredentials().sealSecret(id, 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'),
-      enabled: true,
-    });
-    return id;
-  };
+  const insertWebhook = (owner: string) => insertTestWebhook(dataSource, owner);
 
   afterAll(async () => {
     await dataSource?.destroy();

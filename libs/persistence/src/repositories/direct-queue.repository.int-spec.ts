@@ -1,8 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { IsolatedDatabase, createIsolatedDatabase, uniqueAccountId } from '@libs/testing';
+import {
+  IsolatedDatabase,
+  createIsolatedDatabase,
+  insertTestWebhook,
+  uniqueAccountId,
+} from '@libs/testing';
 import { dataSourceOptions } from '../data-source';
-import { WebhookEntity } from '../entities';
 import { DirectEvent, DirectQueueRepository, LaneLease } from './direct-queue.repository';
 
 const LEASE_MS = 60_000;
@@ -31,20 +35,7 @@ describe('DirectQueueRepository on a real Postgres', () => {
     occurredAt: new Date(),
   });
 
-  const insertWebhook = async (accountId: string): Promise<string> => {
-    const id = randomUUID();
-    await dataSource.getRepository(WebhookEntity).insert({
-      id,
-      accountId,
-      url: 'http://127.0.0.1:9/hook',
-      eventTypes: ['*'],
-      description: null,
-      headers: {},
-      secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
-      enabled: true,
-    });
-    return id;
-  };
+  const insertWebhook = (accountId: string) => insertTestWebhook(dataSource, accountId);
 
   /** An account with `webhooks` webhooks and its lane holding `events` stored events. */
   const accountWithEvents = async (events: number, webhooks = 1) => {
