@@ -81,6 +81,10 @@ describe('Postgres unreachable for a minute under load (e2e)', () => {
       const scrape = await fetch(`${stack.worker.url}/metrics`);
       expect(scrape.status).toBe(200);
       expect(await scrape.text()).toMatch(/^webhook_events_consumed_total \d+/m);
+      // What needs Postgres answers 503, retry later (not 500: an outage is not a bug).
+      const history = await stack.api.get<{ message: string }>('/v1/deliveries?limit=1');
+      expect(history.status).toBe(503);
+      expect(history.body.message).toMatch(/database is unavailable/);
       await publishFor(55_000);
       const duringOutage = published.length - cutAt;
       proxy.restore();

@@ -48,6 +48,24 @@ describe('errorBodyOf', () => {
       429,
       'retry after 1 s',
     ],
+    [
+      'a database nobody answers at',
+      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }),
+      503,
+      /database is unavailable/,
+    ],
+    [
+      'a pool that could not connect in time',
+      new Error('timeout exceeded when trying to connect'),
+      503,
+      /database is unavailable/,
+    ],
+    [
+      'a database shutting down',
+      Object.assign(new Error('terminating connection'), { code: '57P01', severity: 'FATAL' }),
+      503,
+      /database is unavailable/,
+    ],
     ['anything else', new TypeError('x is undefined'), 500, 'Internal server error'],
     ['a server-side error with a type', bodyError('some.other', 500), 500, /Internal/],
   ])(

@@ -8,6 +8,7 @@ import {
 } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
 import type { Response } from 'express';
+import { isDatabaseUnavailable } from '@libs/persistence';
 import { ApiError, ApiErrorCode } from './api.errors';
 
 export interface ErrorBody {
@@ -19,7 +20,8 @@ export interface ErrorBody {
 /**
  * Every error leaves as `{ statusCode, error, message }`: our own ApiErrors, Nest's
  * HttpExceptions (validation lists every bad field), body-parser failures (malformed or
- * oversized JSON) and, as a 500 without details, anything unexpected.
+ * oversized JSON), a database that cannot be reached (503) and, as a 500 without details,
+ * anything unexpected.
  */
 @Catch()
 export class HttpErrorFilter implements ExceptionFilter {
@@ -53,6 +55,10 @@ export function errorBodyOf(exception: unknown): ErrorBody {
   }
   const bodyParserError = asBodyParserError(exception);
   if (bodyParserError) return bodyParserError;
+  // An outage is not a bug: the client may try again (with the same Idempotency-Key or id).
+  if (isDatabaseUnavailable(exception)) {
+    return errorBody(HttpStatus.SERVICE_UNAVAILABLE, 'The database is unavailable; retry later');
+  }
   return errorBody(HttpStatus.INTERNAL_SERVER_ERROR, 'Internal server error');
 }
 
