@@ -20,6 +20,8 @@ import { DeliveryObserver } from './delivery-observer';
 
 /** A lease outlives the attempt's own timeout by this much before another worker may take over. */
 const LEASE_MARGIN_MS = 30_000;
+/** How soon a first attempt another holder was claiming at the same moment is looked at again. */
+const CLAIM_RACE_POLL_MS = 20;
 /** How often a first attempt held by someone else is looked at again. */
 const HELD_POLL_MS = 250;
 /** Recording stops retrying this long before the lease runs out and another worker may claim. */
@@ -134,8 +136,12 @@ export class AttemptDeliveryUseCase {
         const claimedAt = Date.now();
         const delivery = await this.claims.submit(deliveryId);
         if (delivery === null) return null;
-        const waitMs = await this.admit(delivery, false);
-        return waitMs === 0 ? gates.send(() => this.send(delivery, claimedAt)) : { waitMs };
+        // The token is taken in the send slot, right before the request, so a wait for the
+        // slot cannot bunch requests up beyond the webhook's rate.
+        return gates.send(async () => {
+          const waitMs = await this.admit(delivery, false);
+          return waitMs === 0 ? this.send(delivery, claimedAt) : { waitMs };
+        });
       });
       if (sent !== null && 'delivery' in sent) return this.settle(sent);
       if (!stillOwned()) return null;
@@ -146,7 +152,15 @@ export class AttemptDeliveryUseCase {
         continue;
       }
       const heldUntil = await this.deliveries.leaseHeldUntil(deliveryId);
-      if (heldUntil === null || !stillOwned()) return null;
+      if (!stillOwned()) return null;
+      if (heldUntil === null) {
+        // Not under way: done, or being claimed this very moment by another holder whose
+        // claim has not committed yet (the row was locked, so ours skipped it). In that case
+        // look again: the account's next first attempt must not start before this one.
+        if (!(await this.deliveries.isPending(deliveryId))) return null;
+        await sleep(CLAIM_RACE_POLL_MS);
+        continue;
+      }
       await sleep(Math.min(HELD_POLL_MS, Math.max(10, heldUntil.getTime() - Date.now())));
     }
   }

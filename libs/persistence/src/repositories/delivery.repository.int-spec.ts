@@ -212,6 +212,27 @@ describe('DeliveryRepository on a real Postgres', () => {
     expect(await deliveries.leaseHeldUntil(awaiting[1])).toBeNull();
   });
 
+  it('tells a first attempt another holder is claiming right now from one that is done', async () => {
+    const [id] = await deliveries.recordEvent(newEvent(), webhookIds.slice(0, 1));
+    const runner = dataSource.createQueryRunner();
+    await runner.connect();
+    await runner.startTransaction();
+    try {
+      // Another worker's claim, not committed yet: the row is locked, so ours skips it.
+      await runner.query(`SELECT id FROM deliveries WHERE id = $1 FOR UPDATE`, [id]);
+      expect(await deliveries.claimFirstAttempt(id, 60_000)).toBeNull();
+      expect(await deliveries.leaseHeldUntil(id)).toBeNull();
+      // Still waiting, so the lane must look again rather than move on to the next event.
+      expect(await deliveries.isPending(id)).toBe(true);
+    } finally {
+      await runner.rollbackTransaction();
+      await runner.release();
+    }
+    const claimed = await deliveries.claimFirstAttempt(id, 60_000);
+    expect(claimed?.id).toBe(id);
+    expect(await deliveries.isPending(id)).toBe(false);
+  });
+
   it('replays a bounded window oldest first, and manual attempts of one webhook take turns with others', async () => {
     const replayAccount = `${accountId}-replay`;
     const [busy, quiet] = [await insertWebhook(replayAccount), await insertWebhook(replayAccount)];

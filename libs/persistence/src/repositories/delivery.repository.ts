@@ -271,6 +271,15 @@ export class DeliveryRepository {
     });
   }
 
+  /** Whether the delivery waits for an attempt, claimed by nobody (its row may be locked). */
+  async isPending(deliveryId: string): Promise<boolean> {
+    const rows: unknown[] = await this.sql(
+      `SELECT 1 FROM deliveries WHERE id = $1 AND status = 'pending'`,
+      [deliveryId],
+    );
+    return rows.length > 0;
+  }
+
   /** When the live lease of a delivery under way ends; null when no attempt holds it. */
   async leaseHeldUntil(deliveryId: string): Promise<Date | null> {
     const rows: { lease_expires_at: Date }[] = await this.sql(
