@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { WebhookEntity } from '@libs/persistence';
+import { IncomingEvent, WebhookEntity } from '@libs/persistence';
 import { testWebhookCredentials } from './test-environment';
 
 /**
@@ -25,4 +25,17 @@ export async function insertTestWebhook(
     ...columns,
   });
   return id;
+}
+
+/** An event as the worker stores it, with a fresh id, for repository tests. */
+export function testIncomingEvent(accountId: string): IncomingEvent {
+  return {
+    id: `evt-${randomUUID()}`,
+    accountId,
+    type: 'user.created',
+    body: '{"hello":"world"}',
+    occurredAt: new Date(),
+    kafkaPartition: 0,
+    kafkaOffset: '42',
+  };
 }

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import {
   IsolatedDatabase,
@@ -6,9 +5,10 @@ import {
   testWebhookCredentials,
   uniqueAccountId,
   insertTestWebhook,
+  testIncomingEvent,
 } from '@libs/testing';
 import { dataSourceOptions } from '../data-source';
-import { DeliveryRepository, IncomingEvent } from './delivery.repository';
+import { DeliveryRepository } from './delivery.repository';
 
 const TAKERS = 8;
 
@@ -18,15 +18,7 @@ describe('Per-webhook rate limits on a real Postgres', () => {
   let deliveries: DeliveryRepository;
   const accountId = uniqueAccountId('rate');
 
-  const newEvent = (): IncomingEvent => ({
-    id: `evt-${randomUUID()}`,
-    accountId,
-    type: 'user.created',
-    body: '{}',
-    occurredAt: new Date(),
-    kafkaPartition: 0,
-    kafkaOffset: '1',
-  });
+  const newEvent = () => testIncomingEvent(accountId);
 
   const insertWebhook = (rateLimitPerS: number | null) =>
     insertTestWebhook(dataSource, accountId, { rateLimitPerS });

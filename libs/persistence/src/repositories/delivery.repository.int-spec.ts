@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import {
   IsolatedDatabase,
@@ -6,9 +5,10 @@ import {
   testWebhookCredentials,
   uniqueAccountId,
   insertTestWebhook,
+  testIncomingEvent,
 } from '@libs/testing';
 import { dataSourceOptions } from '../data-source';
-import { AttemptRecord, DeliveryRepository, IncomingEvent } from './delivery.repository';
+import { AttemptRecord, DeliveryRepository } from './delivery.repository';
 
 /** A scheduled attempt the receiver answered with `status` and `body`. */
 function answered(status: number, body: string): AttemptRecord {
@@ -29,15 +29,7 @@ describe('DeliveryRepository on a real Postgres', () => {
   let webhookIds: string[];
   const accountId = uniqueAccountId('repo');
 
-  const newEvent = (): IncomingEvent => ({
-    id: `evt-${randomUUID()}`,
-    accountId,
-    type: 'user.created',
-    body: '{"hello":"world"}',
-    occurredAt: new Date(),
-    kafkaPartition: 0,
-    kafkaOffset: '42',
-  });
+  const newEvent = () => testIncomingEvent(accountId);
   const statusOf = async (id: string): Promise<string> =>
     (await dataSource.query(`SELECT status FROM deliveries WHERE id = $1`, [id]))[0].status;
 
