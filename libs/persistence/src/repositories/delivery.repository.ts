@@ -547,7 +547,7 @@ export class DeliveryRepository {
          FROM deliveries d
          WHERE ${options.where}
          ORDER BY ${options.orderBy}
-         LIMIT ${Math.max(1, Math.floor(options.limit))}
+         LIMIT $${options.parameters.length + 2}::int
          FOR UPDATE SKIP LOCKED
        ),
        claimed AS (
@@ -569,7 +569,8 @@ export class DeliveryRepository {
        FROM claimed c
        JOIN webhooks w ON w.id = c.webhook_id
        JOIN events e ON e.account_id = c.account_id AND e.id = c.event_id`,
-      [options.leaseMs, ...options.parameters],
+      // The limit is a parameter: the statement's text stays the same, so it is prepared once.
+      [options.leaseMs, ...options.parameters, Math.max(1, Math.floor(options.limit))],
     );
     return rows.map((row) => toClaimedDelivery(row, options.trigger, this.credentials));
   }
