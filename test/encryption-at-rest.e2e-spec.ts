@@ -22,6 +22,13 @@ interface CreatedWebhook {
   headers: Record<string, string>;
 }
 
+interface WebhookAnswer {
+  id: string;
+  description: string | null;
+  headers: Record<string, string>;
+  credentials_error: string | null;
+}
+
 interface Delivery {
   status: string;
   attempts: { error: string | null }[];
@@ -280,6 +287,28 @@ describe('webhook secrets and headers encrypted at rest (e2e)', () => {
       /a value is encrypted with key \\?"k2\\?", which ENCRYPTION_KEYS does not list/,
     );
 
+    // The api still shows the webhook (and the rest of the list), saying what is wrong, and
+    // a write to it answers with what it did rather than failing after committing.
+    const unreadable = /encrypted with key "k2", which ENCRYPTION_KEYS does not list/;
+    const listed = await stack.api.get<WebhookAnswer[]>(`/v1/webhooks?account_id=${account}`);
+    expect(listed.status).toBe(200);
+    const shown = listed.body.find((webhook) => webhook.id === orders.id);
+    expect(shown).toMatchObject({
+      headers: {},
+      credentials_error: expect.stringMatching(unreadable),
+    });
+    const one = await stack.api.get<WebhookAnswer>(`/v1/webhooks/${orders.id}`);
+    expect(one.status).toBe(200);
+    expect(one.body.credentials_error).toMatch(unreadable);
+    const renamed = await stack.api.patch<WebhookAnswer>(`/v1/webhooks/${orders.id}`, {
+      description: 'orders (key missing)',
+    });
+    expect(renamed.status).toBe(200);
+    expect(renamed.body).toMatchObject({
+      description: 'orders (key missing)',
+      credentials_error: expect.stringMatching(unreadable),
+    });
+
     await restart(`${k3},${k2}`);
     const [late] = await eventually(
       () => {
@@ -291,6 +320,8 @@ describe('webhook secrets and headers encrypted at rest (e2e)', () => {
     );
     expect(verify(late, rotatedSecret)).toBeDefined();
     expect(late.headers.authorization).toBe(orders.headers.Authorization);
+    const healed = await stack.api.get<WebhookAnswer>(`/v1/webhooks/${orders.id}`);
+    expect(healed.body).toMatchObject({ headers: orders.headers, credentials_error: null });
   });
 
   it('never writes a secret, a header value or a key into its logs', async () => {

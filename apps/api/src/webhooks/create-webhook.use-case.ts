@@ -37,7 +37,7 @@ export class CreateWebhookUseCase {
       headers: this.credentials.sealHeaders(id, headers),
       secret: this.credentials.sealSecret(id, secret),
     });
-    return { webhook, headers, secret };
+    return { webhook, headers, credentialsError: null, secret };
   }
 }
 

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { WebhookEntity, WebhookRepository } from '@libs/persistence';
-import { WebhookCredentials } from '@libs/secrets';
+import { SealedValueError, WebhookCredentials } from '@libs/secrets';
 import { AccountScope } from '../auth/account-scope';
 import { ApiError, ApiErrorCode } from '../common/api.errors';
 import { WebhookView } from './webhook-view';
@@ -38,7 +38,18 @@ export class FindWebhookUseCase {
     return webhooks.map((webhook) => this.reveal(webhook));
   }
 
+  /**
+   * A webhook whose values cannot be decrypted (a key taken out of ENCRYPTION_KEYS too soon,
+   * a damaged value) is still shown, with the reason instead of its headers: one such row
+   * must not make the whole list fail, nor hide a write that did happen.
+   */
   reveal(webhook: WebhookEntity): WebhookView {
-    return { webhook, headers: this.credentials.openHeaders(webhook.id, webhook.headers) };
+    try {
+      const { headers } = this.credentials.open(webhook);
+      return { webhook, headers, credentialsError: null };
+    } catch (error) {
+      if (!(error instanceof SealedValueError)) throw error;
+      return { webhook, headers: {}, credentialsError: error.message };
+    }
   }
 }

@@ -12,6 +12,12 @@ export class WebhookResponse {
   enabled!: boolean;
   /** Why the webhook stopped receiving events, when it did. */
   disabled_reason!: string | null;
+  /**
+   * Why the service cannot decrypt this webhook's secret or header values (an ENCRYPTION_KEYS
+   * problem for the operator; `headers` is then empty); null normally. Until it is fixed,
+   * attempts are recorded as not sent and retried on schedule.
+   */
+  credentials_error!: string | null;
   created_at!: string;
   updated_at!: string;
 }
@@ -21,7 +27,11 @@ export class WebhookWithSecretResponse extends WebhookResponse {
   secret!: string;
 }
 
-export function toWebhookResponse({ webhook, headers }: WebhookView): WebhookResponse {
+export function toWebhookResponse({
+  webhook,
+  headers,
+  credentialsError,
+}: WebhookView): WebhookResponse {
   return {
     id: webhook.id,
     account_id: webhook.accountId,
@@ -32,6 +42,7 @@ export function toWebhookResponse({ webhook, headers }: WebhookView): WebhookRes
     rate_limit_per_s: webhook.rateLimitPerS,
     enabled: webhook.enabled,
     disabled_reason: webhook.disabledReason,
+    credentials_error: credentialsError,
     created_at: webhook.createdAt.toISOString(),
     updated_at: webhook.updatedAt.toISOString(),
   };

@@ -411,6 +411,12 @@ export interface components {
             enabled: boolean;
             /** @description Why the webhook stopped receiving events, when it did. */
             disabled_reason: string | null;
+            /**
+             * @description Why the service cannot decrypt this webhook's secret or header values (an ENCRYPTION_KEYS
+             *     problem for the operator; `headers` is then empty); null normally. Until it is fixed,
+             *     attempts are recorded as not sent and retried on schedule.
+             */
+            credentials_error: string | null;
             created_at: string;
             updated_at: string;
         };
@@ -428,6 +434,12 @@ export interface components {
             enabled: boolean;
             /** @description Why the webhook stopped receiving events, when it did. */
             disabled_reason: string | null;
+            /**
+             * @description Why the service cannot decrypt this webhook's secret or header values (an ENCRYPTION_KEYS
+             *     problem for the operator; `headers` is then empty); null normally. Until it is fixed,
+             *     attempts are recorded as not sent and retried on schedule.
+             */
+            credentials_error: string | null;
             created_at: string;
             updated_at: string;
         };
