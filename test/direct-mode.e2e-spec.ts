@@ -222,6 +222,44 @@ describe('direct mode and Kafka mode at once on one database (e2e)', () => {
   }, 120_000);
 });
 
+describe('direct mode and Kafka mode at once: one set of delivery slots (e2e)', () => {
+  const receiver = new WebhookReceiver();
+  let stack: Stack;
+  let directApi: ApiClient;
+
+  beforeAll(async () => {
+    await receiver.start();
+    stack = await Stack.start({ WORKER_CONCURRENCY: '3' });
+    directApi = new ApiClient((await stack.addApi('direct')).url);
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+    await receiver.stop();
+  });
+
+  it('sends at most WORKER_CONCURRENCY requests at once, Kafka and direct lanes together', async () => {
+    const accounts = Array.from({ length: 8 }, () => uniqueAccountId('slots'));
+    await subscribe(stack, receiver, accounts);
+    // Slow answers keep every slot busy, so more slots would show as more requests at once.
+    for (const account of accounts) receiver.reply(`/${account}`, () => ({ delayMs: 150 }));
+    const events = sequencedEvents(accounts, 4);
+    const half = (parity: number) =>
+      events.filter((event) => accounts.indexOf(event.account_id) % 2 === parity);
+    await Promise.all([
+      stack.publishInOrder(half(0), stack.api),
+      stack.publishInOrder(half(1), directApi),
+    ]);
+    await eventually(
+      () => expect(distinct(arrivalsOf(receiver.requests).map((a) => a.eventId))).toBe(32),
+      { timeoutMs: 60_000 },
+    );
+    expect(receiver.maxConcurrent).toBeGreaterThanOrEqual(2);
+    expect(receiver.maxConcurrent).toBeLessThanOrEqual(3);
+    expect(orderViolations(arrivalsOf(receiver.requests))).toEqual([]);
+  }, 120_000);
+});
+
 describe('direct mode: per-account order with two workers (e2e)', () => {
   const receiver = new WebhookReceiver();
   let stack: Stack;

@@ -11,6 +11,7 @@ import { ClaimDueAttemptsUseCase } from './use-cases/claim-due-attempts.use-case
 import { DeliverEventUseCase } from './use-cases/deliver-event.use-case';
 import { DeliveryObserver } from './use-cases/delivery-observer';
 import { DrainDirectLaneUseCase } from './use-cases/drain-direct-lane.use-case';
+import { FirstAttemptSlots } from './use-cases/first-attempt-slots';
 import { PurgeExpiredHistoryUseCase } from './use-cases/purge-expired-history.use-case';
 
 export interface DeliveryModuleOptions {
@@ -45,8 +46,8 @@ const USE_CASES = [
       },
     }),
   ],
-  providers: [WebhookHttpClient, DeliveryObserver, ...USE_CASES],
-  exports: [WebhookHttpClient, ...USE_CASES],
+  providers: [WebhookHttpClient, DeliveryObserver, FirstAttemptSlots, ...USE_CASES],
+  exports: [WebhookHttpClient, FirstAttemptSlots, ...USE_CASES],
 })
 export class DeliveryModule {
   static forRoot(options: DeliveryModuleOptions = {}): DynamicModule {

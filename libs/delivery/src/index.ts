@@ -10,6 +10,7 @@ export * from './use-cases/claim-due-attempts.use-case';
 export * from './use-cases/deliver-event.use-case';
 export * from './use-cases/delivery-observer';
 export * from './use-cases/drain-direct-lane.use-case';
+export * from './use-cases/first-attempt-slots';
 export * from './use-cases/purge-expired-history.use-case';
 export * from './use-cases/store-direct-event.use-case';
 export * from './user-agent';

@@ -31,9 +31,15 @@ export class WebhookReceiver {
   private readonly hanging = new Set<() => void>();
   private server: Server | null = null;
   private port = 0;
+  private open = 0;
+  /** The most requests that were under way at once (arrived, not yet answered). */
+  maxConcurrent = 0;
 
   async start(): Promise<this> {
     this.server = createServer((request, response) => {
+      this.open += 1;
+      this.maxConcurrent = Math.max(this.maxConcurrent, this.open);
+      response.once('close', () => (this.open -= 1));
       const chunks: Buffer[] = [];
       request.on('data', (chunk: Buffer) => chunks.push(chunk));
       request.on('end', () => {

@@ -1,10 +1,9 @@
 import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import { KafkaContext } from '@nestjs/microservices';
 import { KafkaMessage } from 'kafkajs';
-import pLimit from 'p-limit';
 import { AppConfig } from '@libs/config';
 import { WebhookEventMessage, parseEventMessage } from '@libs/contracts';
-import { AttemptGates, DeliverEventUseCase, EventSource } from '@libs/delivery';
+import { DeliverEventUseCase, EventSource, FirstAttemptSlots } from '@libs/delivery';
 import { withDeadline } from '@libs/messaging';
 import { isPermanentDataError } from '@libs/persistence';
 import { WorkerMetrics } from '../metrics/worker-metrics';
@@ -71,11 +70,6 @@ interface MessageRef {
 export class EventDispatcher implements BeforeApplicationShutdown {
   private readonly logger = new Logger(EventDispatcher.name);
   private readonly pool: KeyedWorkPool;
-  /**
-   * Delivery slots (`send`: requests under way at once, WORKER_CONCURRENCY) and as many
-   * again for deliveries claimed and waiting for one (`claim`, held through the request).
-   */
-  private readonly gates: AttemptGates;
   private readonly partitions = new Map<number, PartitionOffsets>();
   private unstored = 0;
   private unstoredBytes = 0;
@@ -96,12 +90,11 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     private readonly deliverEvent: DeliverEventUseCase,
     private readonly deadLetters: DeadLetterPublisher,
     private readonly metrics: WorkerMetrics,
+    /** Shared with the direct-mode lanes this worker drains too: WORKER_CONCURRENCY in all. */
+    private readonly slots: FirstAttemptSlots,
   ) {
     const concurrency = config.delivery.concurrency;
     this.maxEventBytes = config.http.maxEventBytes;
-    const claims = pLimit(2 * concurrency);
-    const sends = pLimit(concurrency);
-    this.gates = { claim: (work) => claims(work), send: (work) => sends(work) };
     this.pool = new KeyedWorkPool(concurrency * LANES_PER_SLOT, (key, error) =>
       this.logger.error(`Unexpected failure in the lane of account ${key}: ${String(error)}`),
     );
@@ -223,7 +216,7 @@ export class EventDispatcher implements BeforeApplicationShutdown {
       }
       try {
         // Deliveries attempted before an interruption are not pending any more: skipped.
-        if (await this.deliverEvent.attemptInOrder(deliveryIds, stillOwned, this.gates)) {
+        if (await this.deliverEvent.attemptInOrder(deliveryIds, stillOwned, this.slots)) {
           return true;
         }
       } catch (error) {

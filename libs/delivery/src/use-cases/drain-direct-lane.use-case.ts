@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DirectQueueRepository, LaneLease } from '@libs/persistence';
 import { AttemptDeliveryUseCase } from './attempt-delivery.use-case';
+import { FirstAttemptSlots } from './first-attempt-slots';
 
 /** Deliveries read from a lane per round trip. */
 const LANE_BATCH = 20;
@@ -33,6 +34,8 @@ export class DrainDirectLaneUseCase {
   constructor(
     private readonly queue: DirectQueueRepository,
     private readonly attempts: AttemptDeliveryUseCase,
+    /** The same slots as the Kafka lanes: a worker draining both sends WORKER_CONCURRENCY at most. */
+    private readonly slots: FirstAttemptSlots,
   ) {}
 
   /** Leases up to `limit` lanes with work waiting. */
@@ -69,7 +72,7 @@ export class DrainDirectLaneUseCase {
         }
         // Null when there was nothing to make (made already, or by a manual attempt) or the
         // lane was lost while waiting for another holder's attempt of it; only the first is done.
-        await this.attempts.executeFirst(deliveryId, () => control.owned());
+        await this.attempts.executeFirst(deliveryId, () => control.owned(), this.slots);
         if (control.owned()) done.push(deliveryId);
       }
       if (control.turnIsOver()) {
