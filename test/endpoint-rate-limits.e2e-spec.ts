@@ -129,3 +129,47 @@ describe('per-endpoint rate limits (e2e)', () => {
     expect(waited.reduce((sum, count) => sum + count, 0)).toBeGreaterThan(0);
   });
 });
+
+describe('per-endpoint rate limits in direct mode (e2e)', () => {
+  let stack: Stack;
+  const receiver = new WebhookReceiver();
+
+  beforeAll(async () => {
+    await receiver.start();
+    // One lane slot: the limited account and the other one take turns with it.
+    stack = await Stack.start({ WORKER_CONCURRENCY: '1' }, { mode: 'direct' });
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+    await receiver.stop();
+  });
+
+  it("does not keep other accounts waiting while a limited webhook's lane waits for its rate", async () => {
+    const [limited, other] = [uniqueAccountId('slow-lane'), uniqueAccountId('fast-lane')];
+    for (const [account, rate] of [
+      [limited, 2],
+      [other, null],
+    ] as const) {
+      const created = await stack.api.post('/v1/webhooks', {
+        account_id: account,
+        url: receiver.url(`/${account}`),
+        rate_limit_per_s: rate,
+      });
+      expect(created.status).toBe(201);
+    }
+    // Six seconds of the limited account's events first, then three of the other's.
+    await stack.publishInOrder(sequencedEvents([limited], 14));
+    await stack.publishInOrder(sequencedEvents([other], 3));
+    await eventually(() => expect(receiver.requestsTo(`/${limited}`)).toHaveLength(14), {
+      timeoutMs: 30_000,
+    });
+    await eventually(() => expect(receiver.requestsTo(`/${other}`)).toHaveLength(3));
+    const lastOf = (account: string) =>
+      Math.max(...receiver.requestsTo(`/${account}`).map((request) => request.receivedAt));
+    // The other account got the slot when the limited lane's turn was over (2 s), long before
+    // the limited account was done.
+    expect(lastOf(other)).toBeLessThan(lastOf(limited) - 1500);
+    expect(orderViolations(arrivalsOf(receiver.requests))).toEqual([]);
+  });
+});

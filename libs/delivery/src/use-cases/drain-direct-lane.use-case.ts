@@ -74,10 +74,12 @@ export class DrainDirectLaneUseCase {
         // lane was lost while waiting for another holder's attempt of it; only the first is done.
         await this.attempts.executeFirst(deliveryId, () => control.owned(), this.slots);
         if (control.owned()) done.push(deliveryId);
-      }
-      if (control.turnIsOver()) {
-        await this.queue.releaseLane(lane, done, true);
-        return 'turn-over';
+        // After each attempt, not each batch: an account whose webhook's rate limit makes
+        // it wait between requests would otherwise keep its slot for a whole batch of them.
+        if (control.turnIsOver()) {
+          await this.queue.releaseLane(lane, done, true);
+          return 'turn-over';
+        }
       }
     }
   }
