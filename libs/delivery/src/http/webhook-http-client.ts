@@ -185,8 +185,9 @@ function beforeDeadline(
 
 /**
  * The request's headers as sent: without the connection's own, and with the URL's user and
- * password (`https://user:pass@host/`) as basic credentials, which take the place of any
- * authorization header, as with curl or Node's own `http`.
+ * password (`https://user:pass@host/`) as basic credentials. Those replace an authorization
+ * among the webhook's own headers, as they did when axios sent them: receivers set up
+ * against that behaviour keep working.
  */
 function outgoingHeaders(headers: Record<string, string>, url: URL): Record<string, string> {
   const credentials = url.username !== '' || url.password !== '';
