@@ -1,10 +1,5 @@
-import { HttpModule } from '@nestjs/axios';
 import { DynamicModule, Module, ModuleMetadata, Type } from '@nestjs/common';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
-import { AppConfig } from '@libs/config';
 import { PersistenceModule } from '@libs/persistence';
-import { publicOnlyLookup } from './http/address-guard';
 import { WebhookHttpClient } from './http/webhook-http-client';
 import { AttemptDeliveryUseCase } from './use-cases/attempt-delivery.use-case';
 import { ClaimDueAttemptsUseCase } from './use-cases/claim-due-attempts.use-case';
@@ -30,22 +25,7 @@ const USE_CASES = [
 ];
 
 @Module({
-  imports: [
-    PersistenceModule,
-    HttpModule.registerAsync({
-      inject: [AppConfig],
-      useFactory: (config: AppConfig) => {
-        const lookup = config.delivery.allowPrivateNetworks ? undefined : publicOnlyLookup;
-        // Keep-alive: a receiver getting a steady stream of events reuses its connections.
-        const agentOptions = { keepAlive: true, maxSockets: 256, lookup };
-        return {
-          httpAgent: new HttpAgent(agentOptions),
-          httpsAgent: new HttpsAgent(agentOptions),
-          maxRedirects: 0,
-        };
-      },
-    }),
-  ],
+  imports: [PersistenceModule],
   providers: [WebhookHttpClient, DeliveryObserver, FirstAttemptSlots, ...USE_CASES],
   exports: [WebhookHttpClient, FirstAttemptSlots, ...USE_CASES],
 })

@@ -1,5 +1,8 @@
+import { BeforeApplicationShutdown, Injectable } from '@nestjs/common';
 import { TestingModule, Test } from '@nestjs/testing';
-import { gzipSync } from 'node:zlib';
+import { createServer } from 'node:http';
+import { AddressInfo, createServer as createNetServer } from 'node:net';
+import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import { Client } from 'pg';
 import { ConfigModule, loadConfig } from '@libs/config';
 import {
@@ -11,7 +14,11 @@ import {
   requiredVariable,
 } from '@libs/testing';
 import { DeliveryModule } from '../delivery.module';
-import { RESPONSE_BODY_LIMIT_BYTES, WebhookHttpClient } from './webhook-http-client';
+import {
+  RESPONSE_BODY_LIMIT_BYTES,
+  WebhookHttpClient,
+  WebhookResponse,
+} from './webhook-http-client';
 
 const modules: TestingModule[] = [];
 afterAll(() => Promise.all(modules.map((module) => module.close())));
@@ -281,5 +288,192 @@ describe('WebhookHttpClient private address guard', () => {
   it('refuses schemes other than http and https', async () => {
     const response = await guarded.send({ url: 'ftp://example.com/x', headers: {}, body: '{}' });
     expect(response).toMatchObject({ blocked: true, statusCode: null });
+  });
+});
+
+describe('WebhookHttpClient on the wire', () => {
+  const receiver = new WebhookReceiver();
+  const hostileReceivers: HostileReceiver[] = [];
+  let client: WebhookHttpClient;
+
+  beforeAll(async () => {
+    await receiver.start();
+    client = await clientWith({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' });
+  });
+
+  afterAll(async () => {
+    await Promise.all(hostileReceivers.map((hostile) => hostile.stop()));
+    await receiver.stop();
+  });
+
+  it.each<[string, string, (text: Buffer) => Buffer]>([
+    ['gzip', 'gzip', (text) => gzipSync(text)],
+    ['deflate', 'deflate', (text) => deflateSync(text)],
+    ['raw deflate', 'deflate', (text) => deflateRawSync(text)],
+    ['br', 'br', (text) => brotliCompressSync(text)],
+  ])('stores a %s answer inflated', async (_label, encoding, compress) => {
+    const text = Buffer.from('{"error":"quota exceeded"}');
+    const hostile = await new HostileReceiver({
+      kind: 'answer',
+      status: 429,
+      body: compress(text),
+      headers: { 'content-encoding': encoding },
+    }).start();
+    hostileReceivers.push(hostile);
+    const response = await client.send({ url: hostile.url('/packed'), headers: {}, body: '{}' });
+    expect(response).toMatchObject({ statusCode: 429, responseBody: text.toString() });
+  });
+
+  it('sends the body byte for byte, with its length', async () => {
+    const body = '{ "name" : "Grüße 😀",\n  "n": 1.0 }';
+    expect(await client.send({ url: receiver.url('/bytes'), headers: {}, body })).toMatchObject({
+      statusCode: 200,
+    });
+    const [received] = receiver.requestsTo('/bytes');
+    expect(received.body).toBe(body);
+    expect(received.headers['content-length']).toBe(String(Buffer.byteLength(body)));
+  });
+
+  it("sends the webhook's own headers, leaving out those about the connection", async () => {
+    const response = await client.send({
+      url: receiver.url('/headers'),
+      headers: {
+        'x-tenant': 'acme',
+        'Keep-Alive': 'timeout=5',
+        upgrade: 'h2c',
+        expect: '100-continue',
+      },
+      body: '{}',
+    });
+    expect(response).toMatchObject({ statusCode: 200, error: null });
+    const [received] = receiver.requestsTo('/headers');
+    expect(received.headers['x-tenant']).toBe('acme');
+    expect(received.headers).not.toHaveProperty('keep-alive');
+    expect(received.headers).not.toHaveProperty('upgrade');
+    expect(received.headers).not.toHaveProperty('expect');
+  });
+
+  it('sends user and password from the URL as basic credentials, in place of any authorization header', async () => {
+    const url = receiver.url('/credentials').replace('http://', 'http://hook%40acme:p%3Ass@');
+    const response = await client.send({
+      url,
+      headers: { Authorization: 'Bearer not-this' },
+      body: '{}',
+    });
+    expect(response).toMatchObject({ statusCode: 200, error: null });
+    const [received] = receiver.requestsTo('/credentials');
+    expect(received.headers.authorization).toBe(
+      `Basic ${Buffer.from('hook@acme:p:ss').toString('base64')}`,
+    );
+  });
+
+  it('reuses its keep-alive connections for requests one after the other', async () => {
+    const server = createServer((request, response) => {
+      request.resume();
+      request.on('end', () => response.end('ok'));
+    });
+    let connections = 0;
+    server.on('connection', () => connections++);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      for (let i = 0; i < 20; i++) {
+        const response = await client.send({
+          url: `http://127.0.0.1:${port}/again`,
+          headers: {},
+          body: '{}',
+        });
+        expect(response).toMatchObject({ statusCode: 200, responseBody: 'ok' });
+      }
+      // Two, not one: undici's pool hears that a connection is free a tick after the answer
+      // ended, so the request sent at once opens a second; from then on the two take turns.
+      expect(connections).toBeLessThanOrEqual(2);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('reports a receiver that hangs up without answering as a reset', async () => {
+    const server = createNetServer((socket) => socket.once('data', () => socket.destroy()));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const response = await client.send({
+        url: `http://127.0.0.1:${port}/hangup`,
+        headers: {},
+        body: '{}',
+      });
+      expect(response).toMatchObject({
+        statusCode: null,
+        error: 'connection reset by the receiver',
+        blocked: false,
+      });
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('reports a name that does not resolve', async () => {
+    const response = await client.send({
+      url: 'http://webhooks.invalid/x',
+      headers: {},
+      body: '{}',
+    });
+    expect(response.statusCode).toBeNull();
+    expect(response.error).toMatch(/^DNS lookup failed \((ENOTFOUND|EAI_AGAIN)\)$/);
+    expect(response.blocked).toBe(false);
+  });
+});
+
+@Injectable()
+class SenderDuringDrain implements BeforeApplicationShutdown {
+  url = '';
+  response: WebhookResponse | null = null;
+
+  constructor(private readonly client: WebhookHttpClient) {}
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.response = await this.client.send({ url: this.url, headers: {}, body: '{}' });
+  }
+}
+
+describe('WebhookHttpClient at shutdown', () => {
+  it("still delivers during the apps' drains, then closes its keep-alive connections", async () => {
+    const server = createServer((request, response) => {
+      request.resume();
+      request.on('end', () => response.end('ok'));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/drain`;
+    const openConnections = () =>
+      new Promise<number>((resolve, reject) =>
+        server.getConnections((error, count) => (error ? reject(error) : resolve(count))),
+      );
+    try {
+      const config = loadConfig({
+        KAFKA_BROKERS: '127.0.0.1:9',
+        DATABASE_URL: requiredVariable('DATABASE_URL'),
+        ADMIN_API_KEY: 'integration-admin-key',
+        ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+        WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+      });
+      const module = await Test.createTestingModule({
+        imports: [ConfigModule.forRoot(config), DeliveryModule],
+        providers: [SenderDuringDrain],
+      }).compile();
+      const sender = module.get(SenderDuringDrain);
+      sender.url = url;
+      expect(
+        await module.get(WebhookHttpClient).send({ url, headers: {}, body: '{}' }),
+      ).toMatchObject({ statusCode: 200 });
+      expect(await openConnections()).toBe(1);
+      await module.close();
+      expect(sender.response).toMatchObject({ statusCode: 200, error: null });
+      await eventually(async () => expect(await openConnections()).toBe(0), { timeoutMs: 1000 });
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
