@@ -78,6 +78,11 @@ describe('validation: bad input answers 4xx with what is wrong (e2e)', () => {
       /set by the service/,
     ],
     [
+      'a connection-level header',
+      { account_id: 'acme', url: 'https://example.com', headers: { 'Keep-Alive': 'timeout=5' } },
+      /Keep-Alive.{0,4} is set by the service/,
+    ],
+    [
       'an unknown field',
       { account_id: 'acme', url: 'https://example.com', secret: 'mine' },
       /secret should not exist/,

@@ -13,6 +13,13 @@ const RESERVED_HEADERS = new Set([
   'host',
   'connection',
   'transfer-encoding',
+  // Connection-level: the HTTP client manages them (undici refuses a request that sets them).
+  'keep-alive',
+  'upgrade',
+  'expect',
+  'te',
+  'trailer',
+  'proxy-connection',
   'webhook-id',
   'webhook-timestamp',
   'webhook-signature',
