@@ -38,18 +38,36 @@ export class FindWebhookUseCase {
     return webhooks.map((webhook) => this.reveal(webhook));
   }
 
-  /**
-   * A webhook whose values cannot be decrypted (a key taken out of ENCRYPTION_KEYS too soon,
-   * a damaged value) is still shown, with the reason instead of its headers: one such row
-   * must not make the whole list fail, nor hide a write that did happen.
-   */
   reveal(webhook: WebhookEntity): WebhookView {
-    try {
-      const { headers } = this.credentials.open(webhook);
-      return { webhook, headers, credentialsError: null };
-    } catch (error) {
-      if (!(error instanceof SealedValueError)) throw error;
-      return { webhook, headers: {}, credentialsError: error.message };
-    }
+    return revealWebhook(webhook, this.credentials);
+  }
+}
+
+/**
+ * A webhook as the API shows it. One whose values cannot be decrypted (a key taken out of
+ * ENCRYPTION_KEYS too soon, a damaged value) is still shown, with the reason: one such row
+ * must not make the whole list fail, nor hide a write that did happen. Headers and secrets
+ * are opened apart: headers that open are shown even when a secret does not (a client that
+ * reads a webhook and writes it back must not get `{}` for its real headers).
+ */
+export function revealWebhook(
+  webhook: WebhookEntity,
+  credentials: WebhookCredentials,
+): WebhookView {
+  const headers = opened(() => credentials.openHeaders(webhook.id, webhook.headers));
+  const secrets = opened(() => credentials.open({ ...webhook, headers: {} }));
+  return {
+    webhook,
+    headers: 'value' in headers ? headers.value : {},
+    credentialsError: headers.error ?? secrets.error ?? null,
+  };
+}
+
+function opened<T>(open: () => T): { value: T; error?: undefined } | { error: string } {
+  try {
+    return { value: open() };
+  } catch (error) {
+    if (!(error instanceof SealedValueError)) throw error;
+    return { error: error.message };
   }
 }

@@ -154,10 +154,12 @@ export class AttemptDeliveryUseCase {
       const heldUntil = await this.deliveries.leaseHeldUntil(deliveryId);
       if (!stillOwned()) return null;
       if (heldUntil === null) {
-        // Not under way: done, or being claimed this very moment by another holder whose
-        // claim has not committed yet (the row was locked, so ours skipped it). In that case
-        // look again: the account's next first attempt must not start before this one.
-        if (!(await this.deliveries.isPending(deliveryId))) return null;
+        // Not under way: done; or being claimed this very moment by another holder whose
+        // claim has not committed yet (the row was locked, so ours skipped it); or held by a
+        // worker that died, whose lease ran out between our claim and this look (waiting for
+        // exactly that moment makes it likely). In the last two cases look again: the
+        // account's next first attempt must not start before this one.
+        if (!(await this.deliveries.awaitsAttempt(deliveryId))) return null;
         await sleep(CLAIM_RACE_POLL_MS);
         continue;
       }

@@ -5,6 +5,8 @@ import { FirstAttemptSlots } from './first-attempt-slots';
 
 /** Deliveries read from a lane per round trip. */
 const LANE_BATCH = 20;
+/** A lane looks whether its turn is over after this many attempts (and after each batch). */
+const TURN_CHECK_EVERY = 4;
 
 /**
  * How long a lane is leased for. The holder renews it while it lives (see `renew`), so this is
@@ -73,10 +75,15 @@ export class DrainDirectLaneUseCase {
         // Null when there was nothing to make (made already, or by a manual attempt) or the
         // lane was lost while waiting for another holder's attempt of it; only the first is done.
         await this.attempts.executeFirst(deliveryId, () => control.owned(), this.slots);
-        if (control.owned()) done.push(deliveryId);
-        // After each attempt, not each batch: an account whose webhook's rate limit makes
-        // it wait between requests would otherwise keep its slot for a whole batch of them.
-        if (control.turnIsOver()) {
+        if (!control.owned()) continue;
+        done.push(deliveryId);
+        // Every few attempts, not only after a batch: an account whose webhook's rate limit
+        // makes it wait between requests would otherwise keep its slot for a whole batch of
+        // them. Not after every one: when sends are slow (every slot busy), a lane would then
+        // be handed back and taken again for each delivery, three statements each.
+        const checkpoint =
+          done.length % TURN_CHECK_EVERY === 0 || done.length === batch.deliveryIds.length;
+        if (checkpoint && control.turnIsOver()) {
           await this.queue.releaseLane(lane, done, true);
           return 'turn-over';
         }

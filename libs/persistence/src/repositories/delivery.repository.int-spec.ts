@@ -215,14 +215,31 @@ describe('DeliveryRepository on a real Postgres', () => {
       expect(await deliveries.claimFirstAttempt(id, 60_000)).toBeNull();
       expect(await deliveries.leaseHeldUntil(id)).toBeNull();
       // Still waiting, so the lane must look again rather than move on to the next event.
-      expect(await deliveries.isPending(id)).toBe(true);
+      expect(await deliveries.awaitsAttempt(id)).toBe(true);
     } finally {
       await runner.rollbackTransaction();
       await runner.release();
     }
     const claimed = await deliveries.claimFirstAttempt(id, 60_000);
     expect(claimed?.id).toBe(id);
-    expect(await deliveries.isPending(id)).toBe(false);
+    expect(await deliveries.awaitsAttempt(id)).toBe(false);
+  });
+
+  it("tells a first attempt whose holder's lease just ran out from one that is done", async () => {
+    const [id] = await deliveries.recordEvent(newEvent(), webhookIds.slice(0, 1));
+    const claimed = await deliveries.claimFirstAttempt(id, 60_000);
+    expect(claimed?.id).toBe(id);
+    // Its holder died: the lease runs out. It is not under way any more, yet not done: the
+    // lane that finds it so must claim it, not move on to the account's next event.
+    await dataSource.query(
+      `UPDATE deliveries SET lease_expires_at = now() - interval '1 millisecond' WHERE id = $1`,
+      [id],
+    );
+    expect(await deliveries.leaseHeldUntil(id)).toBeNull();
+    expect(await deliveries.awaitsAttempt(id)).toBe(true);
+    const again = await deliveries.claimFirstAttempt(id, 60_000);
+    expect(again?.id).toBe(id);
+    expect(await deliveries.awaitsAttempt(id)).toBe(false);
   });
 
   it('replays a bounded window oldest first, and manual attempts of one webhook take turns with others', async () => {

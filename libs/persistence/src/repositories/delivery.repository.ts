@@ -271,10 +271,17 @@ export class DeliveryRepository {
     });
   }
 
-  /** Whether the delivery waits for an attempt, claimed by nobody (its row may be locked). */
-  async isPending(deliveryId: string): Promise<boolean> {
+  /**
+   * Whether the delivery still waits for an attempt nobody holds: `pending` (its row may be
+   * locked by a claim not committed yet), or a first attempt whose holder's lease has run out
+   * (a worker that died before recording it). Either way the claim is to be tried again.
+   */
+  async awaitsAttempt(deliveryId: string): Promise<boolean> {
     const rows: unknown[] = await this.sql(
-      `SELECT 1 FROM deliveries WHERE id = $1 AND status = 'pending'`,
+      `SELECT 1 FROM deliveries
+       WHERE id = $1
+         AND (status = 'pending'
+              OR (status = 'delivering' AND attempt_count = 0 AND lease_expires_at <= now()))`,
       [deliveryId],
     );
     return rows.length > 0;
