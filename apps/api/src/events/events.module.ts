@@ -3,7 +3,7 @@ import { ClientsModule, Transport } from '@nestjs/microservices';
 import { Partitioners } from 'kafkajs';
 import { AppConfig, DeliveryMode } from '@libs/config';
 import { StoreDirectEventUseCase } from '@libs/delivery';
-import { kafkaClientConfig } from '@libs/messaging';
+import { MessagingModule, kafkaClientConfig } from '@libs/messaging';
 import { PersistenceModule } from '@libs/persistence';
 import { ApiMetricsModule } from '../metrics/api-metrics.module';
 import { DirectEventPublisher } from './direct-event.publisher';
@@ -36,10 +36,13 @@ const kafkaProducer = ClientsModule.registerAsync([
 ]);
 
 /** The publisher of the mode; in direct mode no Kafka client is even made. */
-function publishing(mode: DeliveryMode): { imports: DynamicModule[]; providers: Provider[] } {
+function publishing(mode: DeliveryMode): {
+  imports: (DynamicModule | typeof MessagingModule)[];
+  providers: Provider[];
+} {
   return mode === 'kafka'
     ? {
-        imports: [kafkaProducer],
+        imports: [kafkaProducer, MessagingModule],
         providers: [{ provide: EventPublisher, useClass: KafkaEventPublisher }],
       }
     : {
