@@ -5,12 +5,12 @@ import {
   OnApplicationBootstrap,
   OnApplicationShutdown,
 } from '@nestjs/common';
-import { ClientKafka } from '@nestjs/microservices';
+import { ClientKafka, KafkaOptions } from '@nestjs/microservices';
 import { Partitioners } from 'kafkajs';
 import { lastValueFrom } from 'rxjs';
 import { AppConfig } from '@libs/config';
 import { EVENT_HEADERS, WebhookEventMessage, serializeEvent } from '@libs/contracts';
-import { GroupCommit, KafkaAdminService, withDeadline } from '@libs/messaging';
+import { GroupCommit, KafkaAdminService, kafkaClientConfig, withDeadline } from '@libs/messaging';
 import { EventPublisher, PUBLISH_DEADLINE_MS } from './event-publisher';
 
 export const EVENTS_PRODUCER = Symbol('EVENTS_PRODUCER');
@@ -41,6 +41,22 @@ const WAITING_PER_PARTITION = 5_000;
 const LEADERS_REFRESH_MS = 60_000;
 /** The batch of the partitions whose leader is not known (yet): before the first read. */
 const UNKNOWN_LEADER = -1;
+
+/** The api's producer: acks=all, and the partitions any Java client would choose. */
+export function eventsProducerOptions(config: AppConfig): NonNullable<KafkaOptions['options']> {
+  return {
+    client: kafkaClientConfig(config.kafka, '-api'),
+    postfixId: '',
+    producerOnlyMode: true,
+    producer: {
+      // Java-compatible murmur2: the same account lands on the same partition as with any
+      // other Kafka client.
+      createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: false,
+    },
+    send: { acks: -1 },
+  };
+}
 
 interface OutgoingMessage {
   key: string;
