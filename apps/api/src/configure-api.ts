@@ -31,6 +31,9 @@ export function apiHttpAdapter(config: AppConfig): FastifyAdapter {
       ignoreTrailingSlash: true,
       maxParamLength: MAX_HEADER_BYTES,
     },
+    // The api has no Nest middleware (its request hooks are Fastify's): middie's hook would
+    // run on every request for nothing, and a middleware added later fails at start-up.
+    skipMiddie: true,
   });
 }
 

@@ -39,7 +39,10 @@ const WAITING_PER_PARTITION = 5_000;
  * extra request, so a minute is plenty, and a failed produce reads them at once.
  */
 const LEADERS_REFRESH_MS = 60_000;
-/** The batch of the partitions whose leader is not known (yet): before the first read. */
+/**
+ * The batch of the partitions whose leader is not known: all of them before the first read,
+ * then those whose leader is being elected (-1 in the metadata too).
+ */
 const UNKNOWN_LEADER = -1;
 
 /** The api's producer: acks=all, and the partitions any Java client would choose. */
@@ -62,6 +65,15 @@ interface OutgoingMessage {
   key: string;
   value: string;
   headers: Record<string, string>;
+  /** Chosen here once the topic's partitions are known, so kafkajs does not hash the key again. */
+  partition?: number;
+}
+
+/** The topic's partitions: how many, and which broker leads each. */
+interface Partitions {
+  count: number;
+  leaders: readonly number[];
+  partitionOf: (key: string) => number;
 }
 
 /**
@@ -83,10 +95,9 @@ export class KafkaEventPublisher
 {
   readonly unavailableMessage = 'The event could not be written to Kafka; retry later';
   private readonly logger = new Logger(KafkaEventPublisher.name);
-  private readonly partitionOf: (key: string) => number;
   private readonly batchesByLeader = new Map<number, GroupCommit<OutgoingMessage, undefined>>();
-  /** Leader broker by partition; empty until read. */
-  private leaders: readonly number[] = [];
+  /** Undefined until read: kafkajs then picks the partitions. */
+  private partitions: Partitions | undefined;
   private leadersRead: Promise<void> | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
 
@@ -96,17 +107,6 @@ export class KafkaEventPublisher
     private readonly config: AppConfig,
   ) {
     super();
-    const count = config.kafka.topicPartitions;
-    const partitioner = Partitioners.DefaultPartitioner();
-    const partitionMetadata = Array.from({ length: count }, (_, partitionId) => ({
-      partitionId,
-      leader: 0,
-      replicas: [0],
-      isr: [0],
-      partitionErrorCode: 0,
-    }));
-    this.partitionOf = (key) =>
-      partitioner({ topic: config.kafka.topic, partitionMetadata, message: { key, value: null } });
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -125,12 +125,13 @@ export class KafkaEventPublisher
    * it or has not acknowledged it within PUBLISH_DEADLINE_MS.
    */
   async publish(event: WebhookEventMessage): Promise<void> {
-    const leader = this.leaders[this.partitionOf(event.account_id)] ?? UNKNOWN_LEADER;
+    const { partition, leader } = this.placeOf(event.account_id);
     // A request given up on leaves the queue if its event was not sent yet.
     const giveUp = new AbortController();
     // Always the {key, value} envelope: a bare object with a `key` field would be taken for one.
     const acknowledged = this.batchesLedBy(leader).submit(
       {
+        partition,
         key: event.account_id,
         value: serializeEvent(event),
         headers: {
@@ -146,6 +147,14 @@ export class KafkaEventPublisher
       giveUp.abort(error);
       throw error;
     }
+  }
+
+  /** The key's partition and its leader; before the first read, the leader is unknown. */
+  private placeOf(key: string): { partition?: number; leader: number } {
+    const partitions = this.partitions;
+    if (partitions === undefined) return { leader: UNKNOWN_LEADER };
+    const partition = partitions.partitionOf(key);
+    return { partition, leader: partitions.leaders[partition] ?? UNKNOWN_LEADER };
   }
 
   private batchesLedBy(leader: number): GroupCommit<OutgoingMessage, undefined> {
@@ -181,7 +190,7 @@ export class KafkaEventPublisher
     this.leadersRead ??= this.admin
       .partitionLeaders()
       .then((leaders) => {
-        this.leaders = leaders;
+        this.partitions = partitionsOf(this.config.kafka.topic, leaders, this.partitions);
       })
       .catch((error: unknown) => {
         this.logger.warn(`Could not read the partitions' leaders: ${String(error)}`);
@@ -191,4 +200,30 @@ export class KafkaEventPublisher
       });
     return this.leadersRead;
   }
+}
+
+/**
+ * The partition of each key as the producer would choose it (Java-compatible murmur2 over the
+ * topic's real partition count, whatever KAFKA_TOPIC_PARTITIONS says), with their leaders.
+ */
+function partitionsOf(
+  topic: string,
+  leaders: readonly number[],
+  previous: Partitions | undefined,
+): Partitions | undefined {
+  if (leaders.length === 0) return undefined;
+  if (previous?.count === leaders.length) return { ...previous, leaders };
+  const partitioner = Partitioners.DefaultPartitioner();
+  const partitionMetadata = leaders.map((leader, partitionId) => ({
+    partitionId,
+    leader,
+    replicas: [leader],
+    isr: [leader],
+    partitionErrorCode: 0,
+  }));
+  return {
+    count: leaders.length,
+    leaders,
+    partitionOf: (key) => partitioner({ topic, partitionMetadata, message: { key, value: null } }),
+  };
 }
