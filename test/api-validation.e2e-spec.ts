@@ -1,3 +1,4 @@
+import { networkInterfaces } from 'node:os';
 import { Stack, TEST_ADMIN_KEY, uniqueAccountId } from '@libs/testing';
 
 interface ErrorBody {
@@ -143,6 +144,15 @@ describe('validation: bad input answers 4xx with what is wrong (e2e)', () => {
   it('answers a path that is no valid percent-encoding with the same error shape', async () => {
     const answer = await stack.api.get<ErrorBody>('/v1/webhooks/%ff');
     expectError(answer, 400, /valid/);
+  });
+
+  it('listens on IPv6 as well as IPv4, as Node does by default, where the machine has IPv6', async () => {
+    const ipv6 = Object.values(networkInterfaces())
+      .flat()
+      .some((address) => address?.family === 'IPv6');
+    if (!ipv6) return;
+    const answer = await fetch(`http://[::1]:${stack.apiProcess.port}/health/live`);
+    expect(answer.status).toBe(200);
   });
 
   it('matches routes whatever their letter case and with a trailing slash', async () => {

@@ -2,6 +2,7 @@ import fastifyStatic from '@fastify/static';
 import { INestApplication, ValidationPipe } from '@nestjs/common';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { networkInterfaces } from 'node:os';
 import { AppConfig } from '@libs/config';
 import { HttpErrorFilter } from './common/http-error.filter';
 import { acceptJsonBodies } from './common/json-body.parser';
@@ -35,6 +36,16 @@ export function apiHttpAdapter(config: AppConfig): FastifyAdapter {
     // run on every request for nothing, and a middleware added later fails at start-up.
     skipMiddie: true,
   });
+}
+
+/**
+ * Where the api listens: every interface, IPv6 and IPv4 on one dual-stack socket, as Node (and
+ * so Express) listens by default; IPv4 only on a machine without IPv6. Fastify alone would
+ * take localhost only.
+ */
+export function everyInterface(): string {
+  const addresses = Object.values(networkInterfaces()).flat();
+  return addresses.some((address) => address?.family === 'IPv6') ? '::' : '0.0.0.0';
 }
 
 /** Node's limit on a request's head, request line included (--max-http-header-size). */

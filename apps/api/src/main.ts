@@ -4,7 +4,7 @@ import { Logger } from 'nestjs-pino';
 import { loadConfigOrExit } from '@libs/config';
 import { waitForKafkaAccess } from '@libs/observability';
 import { ApiModule } from './api.module';
-import { apiHttpAdapter, configureApi } from './configure-api';
+import { apiHttpAdapter, configureApi, everyInterface } from './configure-api';
 
 async function bootstrap(): Promise<void> {
   const config = loadConfigOrExit('api');
@@ -19,8 +19,7 @@ async function bootstrap(): Promise<void> {
   app.useLogger(app.get(Logger));
   configureApi(app, config);
   app.enableShutdownHooks();
-  // Every IPv4 interface, as a container needs (Fastify alone would listen on localhost only).
-  await app.listen(config.http.apiPort, '0.0.0.0');
+  await app.listen(config.http.apiPort, everyInterface());
 }
 
 bootstrap().catch((error: unknown) => {
