@@ -1,4 +1,5 @@
-import { Stack, uniqueAccountId } from '@libs/testing';
+import { networkInterfaces } from 'node:os';
+import { Stack, TEST_ADMIN_KEY, uniqueAccountId } from '@libs/testing';
 
 interface ErrorBody {
   statusCode: number;
@@ -135,6 +136,80 @@ describe('validation: bad input answers 4xx with what is wrong (e2e)', () => {
       until: '2026-01-01T00:00:00Z',
     });
     expectError(answer, 400, /until must be later than since/);
+  });
+
+  it('takes an id of the full 128 characters in the path, and refuses one longer with 400', async () => {
+    const longest = 'e'.repeat(128);
+    expectError(await stack.api.get<ErrorBody>(`/v1/events/${longest}`), 404, /not found/);
+    expectError(await stack.api.get<ErrorBody>(`/v1/events/${longest}e`), 400, /1-128/);
+    const keys = await stack.api.get<unknown[]>(`/v1/accounts/${'a'.repeat(128)}/api-keys`);
+    expect(keys.status).toBe(200);
+  });
+
+  it('answers a path that is no valid percent-encoding with the same error shape', async () => {
+    const answer = await stack.api.get<ErrorBody>('/v1/webhooks/%ff');
+    expectError(answer, 400, /valid/);
+  });
+
+  it('listens on IPv6 as well as IPv4, as Node does by default, where the machine has IPv6', async () => {
+    const ipv6 = Object.values(networkInterfaces())
+      .flat()
+      .some((address) => address?.family === 'IPv6');
+    if (!ipv6) return;
+    const answer = await fetch(`http://[::1]:${stack.apiProcess.port}/health/live`);
+    expect(answer.status).toBe(200);
+  });
+
+  it('matches routes whatever their letter case and with a trailing slash', async () => {
+    expect((await stack.api.get('/V1/Webhooks')).status).toBe(200);
+    expect((await stack.api.get('/v1/webhooks/')).status).toBe(200);
+  });
+
+  it('takes a body-less POST that names application/json, as clients generated from the document send it', async () => {
+    const webhook = await stack.api.post<{ id: string }>('/v1/webhooks', {
+      account_id: account,
+      url: 'https://example.com/hook',
+    });
+    const rotated = await stack.api.post<{ secret: string }>(
+      `/v1/webhooks/${webhook.body.id}/rotate-secret`,
+      undefined,
+      { 'content-type': 'application/json' },
+    );
+    expect(rotated.status).toBe(200);
+    expect(rotated.body.secret).toMatch(/^whsec_/);
+  });
+
+  it.each<[string, Record<string, string>, Buffer, number, RegExp]>([
+    ['br that is not br', { 'content-encoding': 'br' }, Buffer.from('{}'), 400, /decompressed/],
+    [
+      'UTF-16, which JSON may be sent in',
+      { 'content-type': 'application/json; charset=utf-16le' },
+      Buffer.from(JSON.stringify({ type: 'user.created', data: {} }), 'utf16le'),
+      400,
+      /account_id/,
+    ],
+    [
+      'a body of another type, which is not read',
+      { 'content-type': 'text/plain' },
+      Buffer.from(JSON.stringify({ type: 'user.created', account_id: 'acme', data: {} })),
+      400,
+      /type/,
+    ],
+  ])('reads or refuses an event with %s', async (_label, headers, body, status, mention) => {
+    const response = await fetch(`${stack.apiProcess.url}/v1/events`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${TEST_ADMIN_KEY}`,
+        'content-type': 'application/json',
+        ...headers,
+      },
+      body,
+    });
+    expectError(
+      { status: response.status, body: (await response.json()) as ErrorBody },
+      status,
+      mention,
+    );
   });
 });
 

@@ -1,4 +1,4 @@
-import { DynamicModule, MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
+import { DynamicModule, Module } from '@nestjs/common';
 import { AppConfig, ConfigModule } from '@libs/config';
 import { HealthModule, LoggingModule, PrometheusMetricsModule } from '@libs/observability';
 import { AccountsModule } from './accounts/accounts.module';
@@ -7,18 +7,17 @@ import { DeliveriesModule } from './deliveries/deliveries.module';
 import { EventsModule } from './events/events.module';
 import { ApiMetricsModule } from './metrics/api-metrics.module';
 import { ApiRateLimitModule } from './rate-limits/api-rate-limit.module';
-import { RequestDurationMiddleware } from './metrics/request-duration.middleware';
 import { StatsModule } from './stats/stats.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
 
 @Module({})
-export class ApiModule implements NestModule {
+export class ApiModule {
   static register(config: AppConfig): DynamicModule {
     return {
       module: ApiModule,
       imports: [
         ConfigModule.forRoot(config),
-        LoggingModule,
+        LoggingModule.withoutRequestMiddleware(),
         PrometheusMetricsModule,
         ApiMetricsModule,
         ApiRateLimitModule,
@@ -31,9 +30,5 @@ export class ApiModule implements NestModule {
         ConsoleModule,
       ],
     };
-  }
-
-  configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(RequestDurationMiddleware).forRoutes('*');
   }
 }

@@ -104,6 +104,24 @@ export class KafkaAdminService implements OnModuleInit, OnModuleDestroy {
     await withDeadline(this.admin.describeCluster(), ADMIN_DEADLINE_MS, 'Kafka describeCluster');
   }
 
+  /**
+   * The broker (node id) leading each partition of the events topic, by partition number; -1
+   * for a partition without a leader at the moment (an election under way).
+   */
+  async partitionLeaders(): Promise<number[]> {
+    const { topic } = this.config.kafka;
+    const metadata = await withDeadline(
+      this.admin.fetchTopicMetadata({ topics: [topic] }),
+      ADMIN_DEADLINE_MS,
+      'Kafka topic metadata',
+    );
+    const leaders: number[] = [];
+    for (const { partitionId, leader } of metadata.topics[0]?.partitions ?? []) {
+      leaders[partitionId] = leader;
+    }
+    return leaders;
+  }
+
   /** Lag per partition: the topic's high watermark minus the group's committed offset. */
   async consumerLag(): Promise<PartitionLag[]> {
     if (this.connection === null) return [];

@@ -1,6 +1,6 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { timingSafeEqual } from 'node:crypto';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { AppConfig } from '@libs/config';
 import { ApiKeyRepository } from '@libs/persistence';
 import { ApiError, ApiErrorCode } from '../common/api.errors';
@@ -23,7 +23,7 @@ export class ApiKeyGuard implements CanActivate {
   }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const request = context.switchToHttp().getRequest<Request & AuthenticatedRequest>();
+    const request = context.switchToHttp().getRequest<FastifyRequest & AuthenticatedRequest>();
     const key = bearerToken(request.headers.authorization);
     if (key === undefined) {
       throw new ApiError(ApiErrorCode.Unauthorized, 'Missing Authorization: Bearer <api key>');

@@ -7,9 +7,10 @@ import {
   Logger,
 } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { isDatabaseUnavailable } from '@libs/persistence';
 import { ApiError, ApiErrorCode } from './api.errors';
+import { BodyErrorType, isBodyErrorType } from './request-body.errors';
 
 export interface ErrorBody {
   statusCode: number;
@@ -19,7 +20,7 @@ export interface ErrorBody {
 
 /**
  * Every error leaves as `{ statusCode, error, message }`: our own ApiErrors, Nest's
- * HttpExceptions (validation lists every bad field), body-parser failures (malformed or
+ * HttpExceptions (validation lists every bad field), bodies that cannot be read (malformed or
  * oversized JSON), a database that cannot be reached (503) and, as a 500 without details,
  * anything unexpected.
  */
@@ -28,14 +29,14 @@ export class HttpErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger(HttpErrorFilter.name);
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    const response = host.switchToHttp().getResponse<Response>();
+    const response = host.switchToHttp().getResponse<FastifyReply>();
     const body = errorBodyOf(exception);
     if (body.statusCode >= 500) {
       this.logger.error(
         exception instanceof Error ? (exception.stack ?? exception.message) : exception,
       );
     }
-    response.status(body.statusCode).json(body);
+    response.status(body.statusCode).send(body);
   }
 }
 
@@ -53,8 +54,8 @@ export function errorBodyOf(exception: unknown): ErrorBody {
         : (healthFailure(payload) ?? exception.message);
     return errorBody(status, message);
   }
-  const bodyParserError = asBodyParserError(exception);
-  if (bodyParserError) return bodyParserError;
+  const bodyError = asBodyError(exception);
+  if (bodyError) return bodyError;
   // An outage is not a bug: the client may try again (with the same Idempotency-Key or id).
   if (isDatabaseUnavailable(exception)) {
     return errorBody(HttpStatus.SERVICE_UNAVAILABLE, 'The database is unavailable; retry later');
@@ -112,30 +113,12 @@ function errorBody(statusCode: number, message: string | string[]): ErrorBody {
 }
 
 /**
- * Everything body-parser and raw-body report while reading a body, by their `type`. Every one
- * is the client's doing (or a body cut off on the way) and so a 4xx: a 500 here would page
- * someone for a client's malformed request.
+ * Body errors never reach a controller: the api's body reader (and body-parser) give them a
+ * `type`; body-parser passes a failed gunzip on as zlib's error with a 400. Every one is the client's
+ * doing (or a body cut off on the way) and so a 4xx: a 500 here would page someone for a
+ * client's malformed request.
  */
-const BODY_ERROR_TYPES = [
-  'entity.parse.failed',
-  'entity.too.large',
-  'entity.verify.failed',
-  'encoding.unsupported',
-  'charset.unsupported',
-  'request.aborted',
-  'request.size.invalid',
-  'stream.encoding.set',
-  'stream.not.readable',
-  'parameters.too.many',
-] as const;
-type BodyErrorType = (typeof BODY_ERROR_TYPES)[number];
-
-function isBodyErrorType(type: unknown): type is BodyErrorType {
-  return BODY_ERROR_TYPES.some((known) => known === type);
-}
-
-/** body-parser errors never reach a controller; they carry `type` and an http-errors status. */
-function asBodyParserError(exception: unknown): ErrorBody | undefined {
+function asBodyError(exception: unknown): ErrorBody | undefined {
   if (typeof exception !== 'object' || exception === null) return undefined;
   const type = 'type' in exception ? exception.type : undefined;
   if (isBodyErrorType(type)) return bodyErrorBody(type);
@@ -144,12 +127,14 @@ function asBodyParserError(exception: unknown): ErrorBody | undefined {
   // A decompression failure (gzip, deflate, br that is not) comes as zlib's error with a 400.
   const code = 'code' in exception ? exception.code : undefined;
   if (typeof code === 'string' && code.startsWith('Z_')) {
-    return errorBody(status, 'Request body could not be decompressed: check Content-Encoding');
+    return errorBody(status, DECOMPRESSION_FAILED);
   }
   // Any other http-errors 4xx: its message is meant for the client (`expose`).
   const exposed = 'expose' in exception && exception.expose === true && 'message' in exception;
   return errorBody(status, exposed ? String(exception.message) : 'Request could not be read');
 }
+
+const DECOMPRESSION_FAILED = 'Request body could not be decompressed: check Content-Encoding';
 
 function bodyErrorBody(type: BodyErrorType): ErrorBody {
   switch (type) {
@@ -159,6 +144,8 @@ function bodyErrorBody(type: BodyErrorType): ErrorBody {
       return errorBody(HttpStatus.PAYLOAD_TOO_LARGE, 'Request body is larger than MAX_EVENT_BYTES');
     case 'parameters.too.many':
       return errorBody(HttpStatus.PAYLOAD_TOO_LARGE, 'Request body has too many parameters');
+    case 'encoding.failed':
+      return errorBody(HttpStatus.BAD_REQUEST, DECOMPRESSION_FAILED);
     case 'encoding.unsupported':
       return errorBody(HttpStatus.UNSUPPORTED_MEDIA_TYPE, 'Unsupported Content-Encoding');
     case 'charset.unsupported':

@@ -1,7 +1,6 @@
 import { Controller, Get, NotFoundException, Param, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
-import type { Response } from 'express';
-import { join } from 'node:path';
+import type { FastifyReply } from 'fastify';
 import {
   CONSOLE_FILES,
   CONSOLE_SECURITY_HEADERS,
@@ -21,27 +20,31 @@ export class ConsoleController {
   private readonly dir = consoleAssetsDir();
 
   @Get()
-  page(@Res() response: Response): void {
-    this.send('index.html', response);
+  page(@Res() reply: FastifyReply): void {
+    this.send('index.html', reply);
   }
 
   @Get(':file')
-  asset(@Param('file') file: string, @Res() response: Response): void {
+  asset(@Param('file') file: string, @Res() reply: FastifyReply): void {
     if (!isConsoleFile(file) || file === 'index.html') {
       throw new NotFoundException(`No console file ${file}`);
     }
-    this.send(file, response);
+    this.send(file, reply);
   }
 
-  private send(file: ConsoleFile, response: Response): void {
+  private send(file: ConsoleFile, reply: FastifyReply): void {
     if (this.dir === undefined) {
       throw new NotFoundException('The console is not built: run "npm run build"');
     }
-    response.set(CONSOLE_SECURITY_HEADERS);
-    response.type(CONSOLE_FILES[file]);
-    // The page must never come from a cache (it is the entry point, and a shared cache has
-    // no business keeping it); the assets may, as long as they are revalidated (ETag).
-    response.set('cache-control', file === 'index.html' ? 'no-store' : 'no-cache');
-    response.sendFile(join(this.dir, file));
+    reply.headers({
+      ...CONSOLE_SECURITY_HEADERS,
+      'content-type': CONSOLE_FILES[file],
+      // The page must never come from a cache (it is the entry point, and a shared cache has
+      // no business keeping it); the assets may, as long as they are revalidated (ETag).
+      'cache-control': file === 'index.html' ? 'no-store' : 'no-cache',
+    });
+    // @fastify/static (registered by configureApi) adds ETag and Last-Modified and answers
+    // a revalidation with 304; the two headers above are ours, not its defaults.
+    reply.sendFile(file, this.dir, { contentType: false, cacheControl: false });
   }
 }

@@ -1,16 +1,19 @@
 import { DynamicModule, Module, Provider } from '@nestjs/common';
 import { ClientsModule, Transport } from '@nestjs/microservices';
-import { Partitioners } from 'kafkajs';
 import { AppConfig, DeliveryMode } from '@libs/config';
 import { StoreDirectEventUseCase } from '@libs/delivery';
-import { kafkaClientConfig } from '@libs/messaging';
+import { MessagingModule } from '@libs/messaging';
 import { PersistenceModule } from '@libs/persistence';
 import { ApiMetricsModule } from '../metrics/api-metrics.module';
 import { DirectEventPublisher } from './direct-event.publisher';
 import { EventPublisher } from './event-publisher';
 import { EventsController } from './events.controller';
 import { GetEventUseCase } from './get-event.use-case';
-import { EVENTS_PRODUCER, KafkaEventPublisher } from './kafka-event.publisher';
+import {
+  EVENTS_PRODUCER,
+  KafkaEventPublisher,
+  eventsProducerOptions,
+} from './kafka-event.publisher';
 import { PublishEventUseCase } from './publish-event.use-case';
 
 const kafkaProducer = ClientsModule.registerAsync([
@@ -19,27 +22,19 @@ const kafkaProducer = ClientsModule.registerAsync([
     inject: [AppConfig],
     useFactory: (config: AppConfig) => ({
       transport: Transport.KAFKA,
-      options: {
-        client: kafkaClientConfig(config.kafka, '-api'),
-        postfixId: '',
-        producerOnlyMode: true,
-        producer: {
-          // Java-compatible murmur2: the same account lands on the same partition as
-          // with any other Kafka client.
-          createPartitioner: Partitioners.DefaultPartitioner,
-          allowAutoTopicCreation: false,
-        },
-        send: { acks: -1 },
-      },
+      options: eventsProducerOptions(config),
     }),
   },
 ]);
 
 /** The publisher of the mode; in direct mode no Kafka client is even made. */
-function publishing(mode: DeliveryMode): { imports: DynamicModule[]; providers: Provider[] } {
+function publishing(mode: DeliveryMode): {
+  imports: (DynamicModule | typeof MessagingModule)[];
+  providers: Provider[];
+} {
   return mode === 'kafka'
     ? {
-        imports: [kafkaProducer],
+        imports: [kafkaProducer, MessagingModule],
         providers: [{ provide: EventPublisher, useClass: KafkaEventPublisher }],
       }
     : {

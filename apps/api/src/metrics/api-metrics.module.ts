@@ -1,7 +1,6 @@
 import { Module } from '@nestjs/common';
 import { makeCounterProvider, makeHistogramProvider } from '@willsoto/nestjs-prometheus';
 import { API_METRIC, ApiMetrics } from './api-metrics';
-import { RequestDurationMiddleware } from './request-duration.middleware';
 
 @Module({
   providers: [
@@ -21,8 +20,7 @@ import { RequestDurationMiddleware } from './request-duration.middleware';
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     }),
     ApiMetrics,
-    RequestDurationMiddleware,
   ],
-  exports: [ApiMetrics, RequestDurationMiddleware],
+  exports: [ApiMetrics],
 })
 export class ApiMetricsModule {}

@@ -1,6 +1,6 @@
 import { ExecutionContext, Injectable } from '@nestjs/common';
 import { ThrottlerGuard, ThrottlerLimitDetail } from '@nestjs/throttler';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { ApiError, ApiErrorCode } from '../common/api.errors';
 
 /**
@@ -19,10 +19,12 @@ export class ApiRateLimitGuard extends ThrottlerGuard {
     detail: ThrottlerLimitDetail,
   ): Promise<void> {
     const retryAfter = detail.timeToBlockExpire;
-    const response = context.switchToHttp().getResponse<Response>();
-    response.setHeader(`${this.headerPrefix}-Limit`, detail.limit);
-    response.setHeader(`${this.headerPrefix}-Remaining`, 0);
-    response.setHeader(`${this.headerPrefix}-Reset`, retryAfter);
+    context
+      .switchToHttp()
+      .getResponse<FastifyReply>()
+      .header(`${this.headerPrefix}-Limit`, detail.limit)
+      .header(`${this.headerPrefix}-Remaining`, 0)
+      .header(`${this.headerPrefix}-Reset`, retryAfter);
     throw new ApiError(
       ApiErrorCode.RateLimited,
       `This API key may make ${detail.limit} requests in any ${detail.ttl / 1000} s: ` +
