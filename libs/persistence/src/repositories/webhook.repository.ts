@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { IsNull, Repository } from 'typeorm';
 import { WebhookEntity } from '../entities';
+import { PlainQuery, plainQuery } from '../plain-sql';
 import { discardWaitingDeliveries } from './delivery.repository';
 
 /** `secret` and the `headers` values arrive sealed (WebhookCredentials), bound to `id`. */
@@ -34,9 +35,14 @@ export const PAUSED_THROUGH_API = 'disabled through the API';
 
 @Injectable()
 export class WebhookRepository {
+  /** For the worker's hot path: a prepared statement, no QueryRunner (see plain-sql.ts). */
+  private readonly sql: PlainQuery;
+
   constructor(
     @InjectRepository(WebhookEntity) private readonly webhooks: Repository<WebhookEntity>,
-  ) {}
+  ) {
+    this.sql = plainQuery(webhooks.manager.connection);
+  }
 
   async create(input: NewWebhook): Promise<WebhookEntity> {
     const webhook = this.webhooks.create({
@@ -72,13 +78,12 @@ export class WebhookRepository {
    * so a webhook created a moment ago gets the next event, a deleted one never does).
    */
   async findSubscribersOf(accountIds: string[]): Promise<Map<string, Subscriber[]>> {
-    const rows: { id: string; account_id: string; event_types: string[] }[] =
-      await this.webhooks.query(
-        `SELECT id, account_id, event_types FROM webhooks
-         WHERE account_id = ANY($1::text[]) AND enabled AND deleted_at IS NULL
-         ORDER BY account_id, created_at, id`,
-        [accountIds],
-      );
+    const rows: { id: string; account_id: string; event_types: string[] }[] = await this.sql(
+      `SELECT id, account_id, event_types FROM webhooks
+       WHERE account_id = ANY($1::text[]) AND enabled AND deleted_at IS NULL
+       ORDER BY account_id, created_at, id`,
+      [accountIds],
+    );
     const byAccount = new Map<string, Subscriber[]>();
     for (const row of rows) {
       const subscribers = byAccount.get(row.account_id) ?? [];
