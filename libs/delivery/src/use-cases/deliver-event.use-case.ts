@@ -1,8 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { WebhookEventMessage, serializeEvent } from '@libs/contracts';
 import { GroupCommit } from '@libs/messaging';
-import { DeliveryRepository, WebhookRepository, isPermanentDataError } from '@libs/persistence';
-import { matchesEventType } from '../matching/event-type-matcher';
+import { DeliveryRepository, isPermanentDataError } from '@libs/persistence';
 import { AttemptDeliveryUseCase, AttemptGates } from './attempt-delivery.use-case';
 
 export interface EventSource {
@@ -33,8 +32,8 @@ const STORE_IN_FLIGHT = 2;
  * run again for the same event: nothing is stored twice, and a delivery that already had its
  * first attempt (or has one under way elsewhere) is not sent again.
  *
- * Events arriving together are stored together (group commit): one read of their accounts'
- * webhooks and one statement for all of them, however many messages are in flight.
+ * Events arriving together are stored together (group commit): one statement for all of
+ * them, their webhooks chosen inside it, however many messages are in flight.
  */
 @Injectable()
 export class DeliverEventUseCase {
@@ -51,7 +50,6 @@ export class DeliverEventUseCase {
   );
 
   constructor(
-    private readonly webhooks: WebhookRepository,
     private readonly deliveries: DeliveryRepository,
     private readonly attempts: AttemptDeliveryUseCase,
   ) {}
@@ -66,23 +64,20 @@ export class DeliverEventUseCase {
     return this.storing.submit({ event, source });
   }
 
-  private async storeBatch(batch: EventToStore[]): Promise<string[][]> {
-    const accounts = [...new Set(batch.map(({ event }) => event.account_id))];
-    const subscribers = await this.webhooks.findSubscribersOf(accounts);
-    return this.deliveries.recordEvents(
+  /**
+   * One statement: the events, and a delivery for each webhook of their accounts that is
+   * live and subscribed to their type (chosen by Postgres, in the same snapshot).
+   */
+  private storeBatch(batch: EventToStore[]): Promise<string[][]> {
+    return this.deliveries.storeEvents(
       batch.map(({ event, source }) => ({
-        event: {
-          id: event.id,
-          accountId: event.account_id,
-          type: event.type,
-          body: serializeEvent(event),
-          occurredAt: new Date(event.timestamp),
-          kafkaPartition: source.partition,
-          kafkaOffset: source.offset,
-        },
-        webhookIds: (subscribers.get(event.account_id) ?? [])
-          .filter((webhook) => matchesEventType(webhook.eventTypes, event.type))
-          .map((webhook) => webhook.id),
+        id: event.id,
+        accountId: event.account_id,
+        type: event.type,
+        body: serializeEvent(event),
+        occurredAt: new Date(event.timestamp),
+        kafkaPartition: source.partition,
+        kafkaOffset: source.offset,
       })),
     );
   }

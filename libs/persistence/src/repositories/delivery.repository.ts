@@ -156,61 +156,37 @@ export class DeliveryRepository {
     const targets = batch.flatMap(({ webhookIds }, index) =>
       webhookIds.map((webhookId) => ({ index: index + 1, webhookId })),
     );
-    // Inserted in key order, so two workers storing overlapping batches (a rebalance
-    // overlap) wait for each other instead of deadlocking.
-    const rows: { account_id: string; id: string; ids: string[] | null }[] = await this.sql(
-      `WITH input AS (
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                                $5::timestamptz[], $6::int[], $7::bigint[])
-             WITH ORDINALITY AS i (id, account_id, type, body, occurred_at, kafka_partition,
-                                   kafka_offset, n)
-         ),
-         first_listing AS (
-           SELECT DISTINCT ON (account_id, id) * FROM input ORDER BY account_id, id, n
-         ),
-         new_events AS (
-           INSERT INTO events (id, account_id, type, body, occurred_at, kafka_partition, kafka_offset)
-           SELECT id, account_id, type, body, occurred_at, kafka_partition, kafka_offset
-           FROM first_listing ORDER BY account_id, id
-           ON CONFLICT (account_id, id) DO NOTHING
-           RETURNING account_id, id
-         ),
-         new_deliveries AS (
-           INSERT INTO deliveries (id, event_id, webhook_id, account_id, event_type, status)
-           SELECT gen_random_uuid(), f.id, t.webhook_id, f.account_id, f.type, 'pending'
-           FROM unnest($8::int[], $9::uuid[]) WITH ORDINALITY AS t (n, webhook_id, position)
-           JOIN first_listing f ON f.n = t.n
-           JOIN new_events e ON e.account_id = f.account_id AND e.id = f.id
-           ORDER BY t.position
-           RETURNING id, account_id, event_id, seq
-         ),
-         grouped AS (
-           SELECT account_id, event_id, array_agg(id ORDER BY seq) AS ids
-           FROM new_deliveries GROUP BY account_id, event_id
-         )
-         SELECT e.account_id, e.id, g.ids
-         FROM new_events e
-         LEFT JOIN grouped g ON g.account_id = e.account_id AND g.event_id = e.id`,
-      [
-        batch.map(({ event }) => event.id),
-        batch.map(({ event }) => event.accountId),
-        batch.map(({ event }) => event.type),
-        batch.map(({ event }) => event.body),
-        batch.map(({ event }) => event.occurredAt),
-        batch.map(({ event }) => event.kafkaPartition),
-        batch.map(({ event }) => event.kafkaOffset),
-        targets.map((target) => target.index),
-        targets.map((target) => target.webhookId),
-      ],
-    );
+    const events = batch.map(({ event }) => event);
+    const rows: StoredEventRow[] = await this.sql(STORE_GIVEN_TARGETS, [
+      ...eventColumns(events),
+      targets.map((target) => target.index),
+      targets.map((target) => target.webhookId),
+    ]);
+    return this.awaitingOf(events, rows);
+  }
+
+  /**
+   * `recordEvents` where each event goes to every live webhook of its account whose
+   * `event_types` match its type (`*`, `prefix.*` or the type itself: the rule of
+   * `matchesEventType`), chosen in the same statement: one round trip for a batch, and the
+   * webhooks are read in the very snapshot the deliveries are written in.
+   */
+  async storeEvents(events: IncomingEvent[]): Promise<string[][]> {
+    if (events.length === 0) return [];
+    const rows: StoredEventRow[] = await this.sql(STORE_SUBSCRIBED_TARGETS, eventColumns(events));
+    return this.awaitingOf(events, rows);
+  }
+
+  /** Each event's deliveries waiting for their first attempt, from what the store returned. */
+  private async awaitingOf(events: IncomingEvent[], rows: StoredEventRow[]): Promise<string[][]> {
     const stored = new Map(rows.map((row) => [eventKey(row.account_id, row.id), row.ids ?? []]));
-    const results: (string[] | null)[] = batch.map(({ event }) => {
+    const results: (string[] | null)[] = events.map((event) => {
       const key = eventKey(event.accountId, event.id);
       const ids = stored.get(key);
       stored.delete(key);
       return ids ?? null;
     });
-    const known = batch.filter((_, index) => results[index] === null).map(({ event }) => event);
+    const known = events.filter((_, index) => results[index] === null);
     if (known.length === 0) return results as string[][];
     // Those events were there already (read again), or another worker stored them at the
     // same moment (a rebalance overlap): the statement above ran on a snapshot from before
@@ -219,7 +195,7 @@ export class DeliveryRepository {
     const awaiting = await this.awaitingFirstAttempts(known);
     return results.map(
       (ids, index) =>
-        ids ?? awaiting.get(eventKey(batch[index].event.accountId, batch[index].event.id)) ?? [],
+        ids ?? awaiting.get(eventKey(events[index].accountId, events[index].id)) ?? [],
     );
   }
 
@@ -582,6 +558,87 @@ export class DeliveryRepository {
     return rows.map((row) => toClaimedDelivery(row, options.trigger, this.credentials));
   }
 }
+
+interface StoredEventRow {
+  account_id: string;
+  id: string;
+  ids: string[] | null;
+}
+
+/** The events' columns, parameters $1 to $7 of `storeEventsStatement`. */
+function eventColumns(events: IncomingEvent[]): unknown[] {
+  return [
+    events.map((event) => event.id),
+    events.map((event) => event.accountId),
+    events.map((event) => event.type),
+    events.map((event) => event.body),
+    events.map((event) => event.occurredAt),
+    events.map((event) => event.kafkaPartition),
+    events.map((event) => event.kafkaOffset),
+  ];
+}
+
+/** Targets listed by the caller: (event number, webhook id) pairs in $8 and $9, in order. */
+const GIVEN_TARGETS = `SELECT t.n, t.webhook_id, t.position
+  FROM unnest($8::int[], $9::uuid[]) WITH ORDINALITY AS t (n, webhook_id, position)`;
+
+/**
+ * Targets chosen here: the account's live webhooks whose patterns match the event's type,
+ * in the order they were created (the order their first attempts are made in).
+ */
+const SUBSCRIBED_TARGETS = `SELECT f.n, w.id AS webhook_id,
+         row_number() OVER (ORDER BY f.n, w.created_at, w.id) AS position
+  FROM first_listing f
+  JOIN webhooks w ON w.account_id = f.account_id AND w.enabled AND w.deleted_at IS NULL
+  WHERE EXISTS (
+    SELECT 1 FROM unnest(w.event_types) AS p (pattern)
+    WHERE p.pattern = '*' OR p.pattern = f.type
+       OR (right(p.pattern, 2) = '.*' AND starts_with(f.type, left(p.pattern, -1)))
+  )`;
+
+/**
+ * Stores events and their deliveries in one statement; see `recordEvents`. Inserted in key
+ * order, so two workers storing overlapping batches (a rebalance overlap) wait for each
+ * other instead of deadlocking.
+ */
+function storeEventsStatement(targets: string): string {
+  return `WITH input AS (
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                            $5::timestamptz[], $6::int[], $7::bigint[])
+         WITH ORDINALITY AS i (id, account_id, type, body, occurred_at, kafka_partition,
+                               kafka_offset, n)
+     ),
+     first_listing AS (
+       SELECT DISTINCT ON (account_id, id) * FROM input ORDER BY account_id, id, n
+     ),
+     new_events AS (
+       INSERT INTO events (id, account_id, type, body, occurred_at, kafka_partition, kafka_offset)
+       SELECT id, account_id, type, body, occurred_at, kafka_partition, kafka_offset
+       FROM first_listing ORDER BY account_id, id
+       ON CONFLICT (account_id, id) DO NOTHING
+       RETURNING account_id, id
+     ),
+     targets AS (${targets}),
+     new_deliveries AS (
+       INSERT INTO deliveries (id, event_id, webhook_id, account_id, event_type, status)
+       SELECT gen_random_uuid(), f.id, t.webhook_id, f.account_id, f.type, 'pending'
+       FROM targets t
+       JOIN first_listing f ON f.n = t.n
+       JOIN new_events e ON e.account_id = f.account_id AND e.id = f.id
+       ORDER BY t.position
+       RETURNING id, account_id, event_id, seq
+     ),
+     grouped AS (
+       SELECT account_id, event_id, array_agg(id ORDER BY seq) AS ids
+       FROM new_deliveries GROUP BY account_id, event_id
+     )
+     SELECT e.account_id, e.id, g.ids
+     FROM new_events e
+     LEFT JOIN grouped g ON g.account_id = e.account_id AND g.event_id = e.id`;
+}
+
+const STORE_GIVEN_TARGETS = storeEventsStatement(GIVEN_TARGETS);
+const STORE_SUBSCRIBED_TARGETS = storeEventsStatement(SUBSCRIBED_TARGETS);
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
