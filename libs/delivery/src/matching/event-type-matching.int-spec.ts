@@ -41,6 +41,8 @@ describe('event type matching in Postgres and in TypeScript', () => {
     'order.paid',
     'User.created',
     'user_x.a',
+    // `_` is a LIKE wildcard: a rule written with LIKE would match this to `user_x.*`.
+    'user-x.a',
   ];
 
   beforeAll(async () => {

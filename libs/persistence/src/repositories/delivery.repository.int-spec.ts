@@ -153,6 +153,30 @@ describe('DeliveryRepository on a real Postgres', () => {
     expect(await statusOf(waiting[0])).toBe('discarded');
   });
 
+  it('stores with the webhooks it chooses itself once, however often read, the same for two readers at once', async () => {
+    // The worker's statement: the account's live webhooks (both subscribe to `*`), chosen inside it.
+    const chooser = `${accountId}-chooser`;
+    await insertWebhook(chooser);
+    await insertWebhook(chooser);
+    const newEvent = () => testIncomingEvent(chooser);
+    const event = newEvent();
+    const listedTwice = await deliveries.storeEvents([event, event]);
+    expect(listedTwice[0]).toHaveLength(2);
+    expect(listedTwice[1]).toEqual(listedTwice[0]);
+    expect(await deliveries.storeEvents([event])).toEqual([listedTwice[0]]);
+    // Read again, listed twice: each listing gets the deliveries once.
+    expect(await deliveries.storeEvents([event, event])).toEqual(listedTwice);
+    for (let round = 0; round < 5; round += 1) {
+      const fresh = newEvent();
+      const [[first], [second]] = await Promise.all([
+        deliveries.storeEvents([fresh]),
+        deliveries.storeEvents([fresh]),
+      ]);
+      expect(first).toHaveLength(2);
+      expect(second).toEqual(first);
+    }
+  });
+
   it("keeps two accounts' events with the same id apart, each with its own deliveries", async () => {
     const event = newEvent();
     const otherAccount = `${accountId}-other`;

@@ -186,7 +186,14 @@ export class DeliveryRepository {
       stored.delete(key);
       return ids ?? null;
     });
-    const known = events.filter((_, index) => results[index] === null);
+    // Each event once, however often it is listed (the query returns a row per input row).
+    const known = [
+      ...new Map(
+        events
+          .filter((_, index) => results[index] === null)
+          .map((event) => [eventKey(event.accountId, event.id), event]),
+      ).values(),
+    ];
     if (known.length === 0) return results as string[][];
     // Those events were there already (read again), or another worker stored them at the
     // same moment (a rebalance overlap): the statement above ran on a snapshot from before
@@ -589,6 +596,8 @@ const GIVEN_TARGETS = `SELECT t.n, t.webhook_id, t.position
 const SUBSCRIBED_TARGETS = `SELECT f.n, w.id AS webhook_id,
          row_number() OVER (ORDER BY f.n, w.created_at, w.id) AS position
   FROM first_listing f
+  -- Only for events stored now: one read again gets nothing new (its deliveries were made).
+  JOIN new_events e ON e.account_id = f.account_id AND e.id = f.id
   JOIN webhooks w ON w.account_id = f.account_id AND w.enabled AND w.deleted_at IS NULL
   WHERE EXISTS (
     SELECT 1 FROM unnest(w.event_types) AS p (pattern)
