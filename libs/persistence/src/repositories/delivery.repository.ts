@@ -531,6 +531,9 @@ export class DeliveryRepository {
     leaseMs: number;
     trigger: AttemptTrigger;
   }): Promise<ClaimedDelivery[]> {
+    // Asked for none (every slot of the caller is taken): none, not one.
+    const limit = Math.floor(options.limit);
+    if (!(limit >= 1)) return [];
     const rows: ClaimRow[] = await this.sql(
       `WITH target AS (
          SELECT d.id, d.status AS previous_status, d.next_attempt_at AS previous_next_attempt_at
@@ -560,7 +563,7 @@ export class DeliveryRepository {
        JOIN webhooks w ON w.id = c.webhook_id
        JOIN events e ON e.account_id = c.account_id AND e.id = c.event_id`,
       // The limit is a parameter: the statement's text stays the same, so it is prepared once.
-      [options.leaseMs, ...options.parameters, Math.max(1, Math.floor(options.limit))],
+      [options.leaseMs, ...options.parameters, limit],
     );
     return rows.map((row) => toClaimedDelivery(row, options.trigger, this.credentials));
   }
