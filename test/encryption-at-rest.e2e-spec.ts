@@ -324,6 +324,23 @@ describe('webhook secrets and headers encrypted at rest (e2e)', () => {
     expect(healed.body).toMatchObject({ headers: orders.headers, credentials_error: null });
   });
 
+  it('lets a rotation recover a webhook whose secret cannot be decrypted: the new one signs at once', async () => {
+    // Sealed with the first key, k3 (the keys are k3,k2 now); then k3 goes missing.
+    const lost = await subscribe('/lost', {});
+    await restart(k2);
+    const rotated = await stack.api.post<CreatedWebhook & { credentials_error: string | null }>(
+      `/v1/webhooks/${lost.id}/rotate-secret`,
+      {},
+    );
+    expect(rotated.status).toBe(200);
+    secretsAndValues.push(rotated.body.secret);
+    // The old secret is not kept for the grace period: it could not sign, and would hold
+    // every request back for a day.
+    expect(rotated.body.credentials_error).toBeNull();
+    const [request] = await publish(['/lost']);
+    expect(verify(request, rotated.body.secret)).toBeDefined();
+  });
+
   it('never writes a secret, a header value or a key into its logs', async () => {
     logs += stack.apiProcess.logs() + stack.worker.logs();
     expect(logs.length).toBeGreaterThan(1000);
