@@ -520,6 +520,19 @@ function sideBySide([first, second]: BenchResult[]): Row[] {
   ];
 }
 
+/** Of the latency, the api's part: publish call start → 202 (Kafka's acks=all included). */
+function ackRow(acknowledgedInMs: Map<string, number>): Row {
+  const sorted = [...acknowledgedInMs.values()].sort((a, b) => a - b);
+  const p50 = round(percentile(sorted, 50), 1);
+  const p99 = round(percentile(sorted, 99), 1);
+  return [
+    '',
+    'of which 202',
+    `${p50} / ${p99}`,
+    'p50 / p99 ms, publish call start → 202 (acks=all)',
+  ];
+}
+
 function resultRows(
   run: Run,
   result: BenchResult,
@@ -566,6 +579,7 @@ function resultRows(
         `(achieved ${latency.paced.achievedRate.toFixed(1)}/s)`,
     ],
     ['', 'p99_ms', f(result.p99_ms), `max ${round(latency.latencies.at(-1) ?? 0, 1)} ms`],
+    ackRow(latency.paced.acknowledgedInMs),
     [
       'worker',
       'worker_rss_mb_max',

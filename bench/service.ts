@@ -89,6 +89,8 @@ export async function publishAll(
 export interface PacedResult {
   /** When the publish call of each accepted event started (performance.now()). */
   startedAt: Map<string, number>;
+  /** How long each accepted event's publish call took, start to 202 (ms). */
+  acknowledgedInMs: Map<string, number>;
   failures: PublishFailures;
   /** Events per second actually started: below the target when the api could not keep up. */
   achievedRate: number;
@@ -104,6 +106,7 @@ export async function publishAtRate(
   rate: number,
 ): Promise<PacedResult> {
   const startedAt = new Map<string, number>();
+  const acknowledgedInMs = new Map<string, number>();
   const failures: PublishFailures = { count: 0 };
   const limiter = new Limiter(LATENCY_MAX_IN_FLIGHT);
   const pending: Promise<void>[] = [];
@@ -119,7 +122,10 @@ export async function publishAtRate(
       // Recorded before the call: the worker may deliver before the api's 202 is read.
       startedAt.set(event.id, start);
       const problem = await publishOne(poster, event);
-      if (problem === undefined) return;
+      if (problem === undefined) {
+        acknowledgedInMs.set(event.id, performance.now() - start);
+        return;
+      }
       startedAt.delete(event.id);
       recordFailure(failures, problem);
     };
@@ -128,7 +134,7 @@ export async function publishAtRate(
   await Promise.all(pending);
   const spanS = (lastStart - begin) / 1000;
   const achievedRate = spanS > 0 ? (events.length - 1) / spanS : rate;
-  return { startedAt, failures, achievedRate };
+  return { startedAt, acknowledgedInMs, failures, achievedRate };
 }
 
 /** Undefined once the api answered 202; otherwise what went wrong. */

@@ -1,6 +1,6 @@
 import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
-import { loadConfigOrExit } from '@libs/config';
+import { loadConfigOrExit, withGenericPlans } from '@libs/config';
 import { waitForKafkaAccess } from '@libs/observability';
 import {
   kafkaConsumerOptions,
@@ -9,7 +9,8 @@ import {
 import { WorkerModule } from './worker.module';
 
 async function bootstrap(): Promise<void> {
-  const config = loadConfigOrExit('worker');
+  // Its hot statements are prepared once per connection; planned once too (see DatabaseConfig).
+  const config = withGenericPlans(loadConfigOrExit('worker'));
   const kafkaMode = config.delivery.mode === 'kafka';
   // A refused password or certificate: one log line, readiness 503, no crash loop.
   if (kafkaMode) await waitForKafkaAccess(config, config.http.workerPort);

@@ -9,7 +9,11 @@ import { migrations } from './migrations';
  * The one TypeORM configuration, shared by both apps, the migration script and the tests.
  * The apps never run migrations; `runMigrations` adds them, with the keys they need.
  */
-export function dataSourceOptions(databaseUrl: string, poolSize = 20): DataSourceOptions {
+export function dataSourceOptions(
+  databaseUrl: string,
+  poolSize = 20,
+  { genericPlans = false }: { genericPlans?: boolean } = {},
+): DataSourceOptions {
   return {
     type: 'postgres',
     url: databaseUrl,
@@ -23,8 +27,15 @@ export function dataSourceOptions(databaseUrl: string, poolSize = 20): DataSourc
       // worker's consumer can wait it out heartbeating instead of hanging in a connect.
       connectionTimeoutMillis: 5000,
       keepAlive: true,
+      // A session setting, made on each new connection before the pool hands it out (a
+      // startup parameter would be refused by PgBouncer).
+      ...(genericPlans ? { onConnect: planOnce } : {}),
     },
   };
+}
+
+async function planOnce(client: { query: (text: string) => Promise<unknown> }): Promise<void> {
+  await client.query('SET plan_cache_mode = force_generic_plan');
 }
 
 /**

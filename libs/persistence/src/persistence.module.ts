@@ -38,7 +38,8 @@ const REPOSITORIES = [
   imports: [
     TypeOrmModule.forRootAsync({
       inject: [AppConfig],
-      useFactory: (config: AppConfig) => dataSourceOptions(config.database.url),
+      useFactory: ({ database }: AppConfig) =>
+        dataSourceOptions(database.url, undefined, { genericPlans: database.genericPlans }),
     }),
     TypeOrmModule.forFeature([
       WebhookEntity,

@@ -245,7 +245,13 @@ export class DeliveryRepository {
   claimFirstAttempts(deliveryIds: string[], leaseMs: number): Promise<ClaimedDelivery[]> {
     if (deliveryIds.length === 0) return Promise.resolve([]);
     return this.claim({
-      where: `d.id = ANY($2::uuid[]) AND (d.status = 'pending' OR ${LEASE_EXPIRED})`,
+      // Found by id alone: the status test is a CASE, which no index can serve, so the
+      // planner cannot pick the status indexes instead (with a backlog, their scan reads every
+      // pending row, and stale statistics made it do so on every claim).
+      where: `d.id = ANY($2::uuid[])
+        AND CASE d.status WHEN 'pending' THEN true
+                          WHEN 'delivering' THEN d.lease_expires_at < now()
+                          ELSE false END`,
       parameters: [deliveryIds],
       orderBy: 'd.id',
       limit: deliveryIds.length,
