@@ -116,14 +116,24 @@ export class AttemptDeliveryUseCase {
   }
 
   /**
+   * How long after its claim a first attempt may still be sent: the request (at most the
+   * timeout) and the recording of its outcome must end within the lease, before another
+   * worker may take the delivery over.
+   */
+  private get sendWithinMs(): number {
+    return this.leaseMs - this.config.delivery.timeoutMs - RECORD_RETRY_RESERVE_MS;
+  }
+
+  /**
    * The first attempt; null when there is none to make (it was made, or the event is no
    * longer `stillOwned`). While another holder's attempt is under way (a manual retry, or the
    * previous owner of the partition right after a rebalance), it waits for that one to answer
    * or its lease to run out: the account's next first attempt must not start before.
    * The request runs in a `gates.send` slot; the claim before it in a `gates.claim` one, held
    * until the request is over, so only as many deliveries are claimed ahead of a free send
-   * slot as there are claim slots left: a claim waits at most about one request for its send
-   * slot (never long enough for its lease to run out). Recording the outcome holds neither.
+   * slot as there are claim slots left. Should a send slot come so late that the lease would
+   * not cover the request, the delivery is given back unsent and claimed again (hanging
+   * receivers in every slot); most waits are short. Recording the outcome holds neither.
    */
   async executeFirst(
     deliveryId: string,
@@ -139,6 +149,12 @@ export class AttemptDeliveryUseCase {
         // The token is taken in the send slot, right before the request, so a wait for the
         // slot cannot bunch requests up beyond the webhook's rate.
         return gates.send(async () => {
+          if (Date.now() > claimedAt + this.sendWithinMs) {
+            // The slot came too late for the lease to cover the request and its recording:
+            // give the delivery back unsent (still this lane's) and claim it afresh.
+            await this.deliveries.releaseUnattempted(delivery, null);
+            return { waitMs: 0 };
+          }
           const waitMs = await this.admit(delivery, false);
           return waitMs === 0 ? this.send(delivery, claimedAt) : { waitMs };
         });

@@ -1,0 +1,116 @@
+import pLimit from 'p-limit';
+import { DataSource } from 'typeorm';
+import { AppConfig, loadConfig } from '@libs/config';
+import { DeliveryRepository, dataSourceOptions } from '@libs/persistence';
+import {
+  IsolatedDatabase,
+  TEST_ADMIN_KEY,
+  TEST_ENCRYPTION_KEYS,
+  WebhookReceiver,
+  createIsolatedDatabase,
+  insertTestWebhook,
+  testIncomingEvent,
+  testWebhookCredentials,
+  uniqueAccountId,
+} from '@libs/testing';
+import { WebhookHttpClient } from '../http/webhook-http-client';
+import { AttemptDeliveryUseCase, AttemptGates } from './attempt-delivery.use-case';
+import { DeliveryObserver } from './delivery-observer';
+
+const TIMEOUT_MS = 1000;
+/** Lease of this test's claims: with the 5 s kept for recording, a claim may wait 1 s to send. */
+const SHORT_LEASE_MS = TIMEOUT_MS + 6000;
+const SEND_WITHIN_MS = 1000;
+
+/** The use case with a lease short enough to outwait in a test (the real margin is 30 s). */
+class ShortLeaseAttempts extends AttemptDeliveryUseCase {
+  override get leaseMs(): number {
+    return SHORT_LEASE_MS;
+  }
+}
+
+describe('first attempts waiting for a send slot, on a real Postgres and a real receiver', () => {
+  let database: IsolatedDatabase;
+  let dataSource: DataSource;
+  let deliveries: DeliveryRepository;
+  let client: WebhookHttpClient;
+  let attempts: AttemptDeliveryUseCase;
+  let receiver: WebhookReceiver;
+  const accountId = uniqueAccountId('slots');
+
+  beforeAll(async () => {
+    database = await createIsolatedDatabase();
+    dataSource = await new DataSource(dataSourceOptions(database.url, 4)).initialize();
+    deliveries = new DeliveryRepository(dataSource, testWebhookCredentials());
+    receiver = await new WebhookReceiver().start();
+    const config: AppConfig = loadConfig({
+      KAFKA_BROKERS: '127.0.0.1:1',
+      DATABASE_URL: database.url,
+      ADMIN_API_KEY: TEST_ADMIN_KEY,
+      ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+      WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+      DELIVERY_TIMEOUT_MS: String(TIMEOUT_MS),
+    });
+    client = new WebhookHttpClient(config);
+    attempts = new ShortLeaseAttempts(deliveries, client, config, new DeliveryObserver());
+    await insertTestWebhook(dataSource, accountId, { url: receiver.url('/slots') });
+  });
+
+  afterAll(async () => {
+    await client?.onApplicationShutdown();
+    await receiver?.stop();
+    await dataSource?.destroy();
+    await database?.drop();
+  });
+
+  /** One send slot, busy for `busyMs` from now on; claims are not limited. */
+  function gatesWithBusySlot(busyMs: number): AttemptGates {
+    const send = pLimit(1);
+    void send(() => new Promise((resolve) => setTimeout(resolve, busyMs)));
+    return { claim: (work) => work(), send: (work) => send(work) };
+  }
+
+  async function rowOf(id: string) {
+    const [row]: { status: string; attempt_count: number; attempts: number }[] =
+      await dataSource.query(
+        `SELECT status, attempt_count,
+                (SELECT count(*)::int FROM delivery_attempts a WHERE a.delivery_id = d.id) AS attempts
+         FROM deliveries d WHERE id = $1`,
+        [id],
+      );
+    return row;
+  }
+
+  it('sends on the first claim when the slot comes within the lease margin', async () => {
+    const [[id]] = await deliveries.storeEvents([testIncomingEvent(accountId)]);
+    const released = jest.spyOn(deliveries, 'releaseUnattempted');
+    try {
+      const result = await attempts.executeFirst(id, () => true, gatesWithBusySlot(200));
+      expect(result).toMatchObject({ deliveryId: id, attemptNumber: 1, status: 'succeeded' });
+      expect(released).not.toHaveBeenCalled();
+      expect(await rowOf(id)).toEqual({ status: 'succeeded', attempt_count: 1, attempts: 1 });
+    } finally {
+      released.mockRestore();
+    }
+  });
+
+  it('gives a claim back unsent when its slot comes too late for the lease, then sends it once on a fresh claim', async () => {
+    const before = receiver.requests.length;
+    const [[id]] = await deliveries.storeEvents([testIncomingEvent(accountId)]);
+    const released = jest.spyOn(deliveries, 'releaseUnattempted');
+    try {
+      const result = await attempts.executeFirst(
+        id,
+        () => true,
+        gatesWithBusySlot(SEND_WITHIN_MS + 500),
+      );
+      expect(result).toMatchObject({ deliveryId: id, attemptNumber: 1, status: 'succeeded' });
+      // Given back once (by then the slot was free for the fresh claim), sent once.
+      expect(released).toHaveBeenCalledTimes(1);
+      expect(receiver.requests.length - before).toBe(1);
+      expect(await rowOf(id)).toEqual({ status: 'succeeded', attempt_count: 1, attempts: 1 });
+    } finally {
+      released.mockRestore();
+    }
+  });
+});
