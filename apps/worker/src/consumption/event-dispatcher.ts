@@ -3,7 +3,12 @@ import { KafkaContext } from '@nestjs/microservices';
 import { KafkaMessage } from 'kafkajs';
 import { AppConfig } from '@libs/config';
 import { WebhookEventMessage, parseEventMessage } from '@libs/contracts';
-import { DeliverEventUseCase, EventSource, FirstAttemptSlots } from '@libs/delivery';
+import {
+  DeliverEventUseCase,
+  EventSource,
+  FirstAttemptSlots,
+  StoredDeliveries,
+} from '@libs/delivery';
 import { withDeadline } from '@libs/messaging';
 import { isPermanentDataError } from '@libs/persistence';
 import { WorkerMetrics } from '../metrics/worker-metrics';
@@ -146,8 +151,11 @@ export class EventDispatcher implements BeforeApplicationShutdown {
       );
     if (!(await roomLeft()) && !(await this.waitFor(roomLeft, heartbeat))) return;
     const event = parsed.event;
-    if (this.pool.heldFor(event.account_id) >= BACKLOG_THRESHOLD) this.metrics.eventDeferred();
-    const stored = this.store(event, ref, message);
+    const held = this.pool.heldFor(event.account_id);
+    if (held >= BACKLOG_THRESHOLD) this.metrics.eventDeferred();
+    // Its lane starts on it at once: the store claims its first delivery too.
+    const claimFirst = held === 0 && this.pool.startsAtOnce;
+    const stored = this.store(event, ref, message, claimFirst);
     this.pool.submit(event.account_id, () => this.runInLane(ref, stored));
   }
 
@@ -160,14 +168,15 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     event: WebhookEventMessage,
     ref: MessageRef,
     message: KafkaMessage,
-  ): Promise<string[] | null> {
+    claimFirst: boolean,
+  ): Promise<StoredDeliveries | null> {
     const bytes = message.value?.length ?? 0;
     this.unstored += 1;
     this.unstoredBytes += bytes;
     try {
       for (let failures = 0; this.owns(ref); failures += 1) {
         try {
-          return await this.deliverEvent.store(event, sourceOf(ref, message));
+          return await this.deliverEvent.store(event, sourceOf(ref, message), claimFirst);
         } catch (error) {
           if (isPermanentDataError(error)) {
             const reason = `refused by the database: ${String(error)}`;
@@ -189,13 +198,21 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   }
 
   /** In the account's lane: once the event is stored, make its first attempts, finish its offset. */
-  private async runInLane(ref: MessageRef, stored: Promise<string[] | null>): Promise<void> {
+  private async runInLane(
+    ref: MessageRef,
+    storing: Promise<StoredDeliveries | null>,
+  ): Promise<void> {
     await this.assignment.settled();
-    if (!this.owns(ref)) return;
+    if (!this.owns(ref)) {
+      // Not this worker's any more: a claim the store made goes back at once.
+      const stored = await storing;
+      if (stored?.held) await this.deliverEvent.giveBack(stored.held);
+      return;
+    }
     this.metrics.eventAccepted();
     try {
-      const deliveryIds = await stored;
-      if (deliveryIds !== null && (await this.attemptInLane(deliveryIds, ref))) this.finish(ref);
+      const stored = await storing;
+      if (stored !== null && (await this.attemptInLane(stored, ref))) this.finish(ref);
     } finally {
       this.metrics.eventFinished();
     }
@@ -205,8 +222,10 @@ export class EventDispatcher implements BeforeApplicationShutdown {
    * First attempts in order, retrying while Postgres fails and waiting while the group
    * rebalances; false once the event is no longer this worker's (its next owner reads it again).
    */
-  private async attemptInLane(deliveryIds: string[], ref: MessageRef): Promise<boolean> {
+  private async attemptInLane(stored: StoredDeliveries, ref: MessageRef): Promise<boolean> {
     const stillOwned = () => this.owns(ref) && !this.assignment.changing;
+    // The store's claim serves the first try only: after a failure, claims are made afresh.
+    let next = stored;
     for (let failures = 0; this.owns(ref);) {
       if (this.assignment.changing) {
         // Most rebalances end with the partition read again (the token goes stale); should
@@ -216,9 +235,9 @@ export class EventDispatcher implements BeforeApplicationShutdown {
       }
       try {
         // Deliveries attempted before an interruption are not pending any more: skipped.
-        if (await this.deliverEvent.attemptInOrder(deliveryIds, stillOwned, this.slots)) {
-          return true;
-        }
+        const tried = next;
+        next = { deliveryIds: stored.deliveryIds, held: null };
+        if (await this.deliverEvent.attemptInOrder(tried, stillOwned, this.slots)) return true;
       } catch (error) {
         this.noteDatabaseFailure(`first attempts of ${describe(ref)}`, error);
         await sleep(backoff(failures));

@@ -37,6 +37,28 @@ describe('KeyedWorkPool', () => {
     expect(log).toEqual(['start a1', 'end a1', 'start a2', 'end a2', 'start a3', 'end a3']);
   });
 
+  it('tells whether a new key would start at once: a free slot and no key waiting for one', async () => {
+    const pool = newPool(2);
+    const log: string[] = [];
+    const [a, b, c] = ['a', 'b', 'c'].map((name) => controllableTask(log, name));
+    expect(pool.startsAtOnce).toBe(true);
+    pool.submit('a', a.run);
+    expect(pool.startsAtOnce).toBe(true);
+    pool.submit('b', b.run);
+    expect(pool.startsAtOnce).toBe(false);
+    pool.submit('c', c.run);
+    a.finish();
+    await flush();
+    // a's slot went to c, which was waiting for one.
+    expect(log).toEqual(['start a', 'start b', 'end a', 'start c']);
+    expect(pool.startsAtOnce).toBe(false);
+    b.finish();
+    await flush();
+    expect(pool.startsAtOnce).toBe(true);
+    c.finish();
+    await pool.onIdle();
+  });
+
   it('runs different keys in parallel up to the concurrency', async () => {
     const pool = newPool(2);
     const log: string[] = [];

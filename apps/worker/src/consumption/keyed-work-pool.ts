@@ -37,6 +37,11 @@ export class KeyedWorkPool {
     return this.running;
   }
 
+  /** Whether a task submitted now under a key holding nothing would start at once. */
+  get startsAtOnce(): boolean {
+    return this.running < this.concurrency && this.ready.length === 0;
+  }
+
   /** Queued and running tasks of one key. */
   heldFor(key: string): number {
     const lane = this.lanes.get(key);

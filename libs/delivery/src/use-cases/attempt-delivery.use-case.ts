@@ -49,6 +49,13 @@ export interface AttemptGates {
   send: Slot;
 }
 
+/** A delivery claimed before its lane reached it (by the statement that stored it). */
+export interface HeldClaim {
+  delivery: ClaimedDelivery;
+  /** When the claim was asked for: its lease ends no earlier than this plus `leaseMs`. */
+  claimedAt: number;
+}
+
 /** A claimed delivery given back unsent: its webhook's rate limit lets it go in `waitMs`. */
 interface RateLimited {
   waitMs: number;
@@ -139,12 +146,20 @@ export class AttemptDeliveryUseCase {
     deliveryId: string,
     stillOwned: () => boolean,
     gates: AttemptGates = { claim: runNow, send: runNow },
+    held: HeldClaim | null = null,
   ): Promise<AttemptResult | null> {
+    let claim = held;
     for (;;) {
       const sent = await gates.claim(async (): Promise<SentAttempt | RateLimited | null> => {
-        if (!stillOwned()) return null;
-        const claimedAt = Date.now();
-        const delivery = await this.claims.submit(deliveryId);
+        // A claim made by the store is used once: a delivery given back is claimed afresh.
+        const heldClaim = claim;
+        claim = null;
+        if (!stillOwned()) {
+          if (heldClaim !== null) await this.giveBack(heldClaim);
+          return null;
+        }
+        const claimedAt = heldClaim?.claimedAt ?? Date.now();
+        const delivery = heldClaim?.delivery ?? (await this.claims.submit(deliveryId));
         if (delivery === null) return null;
         // The token is taken in the send slot, right before the request, so a wait for the
         // slot cannot bunch requests up beyond the webhook's rate.
@@ -180,6 +195,19 @@ export class AttemptDeliveryUseCase {
         continue;
       }
       await sleep(Math.min(HELD_POLL_MS, Math.max(10, heldUntil.getTime() - Date.now())));
+    }
+  }
+
+  /**
+   * Gives a claim that will not be used back at once (its lane stopped: the event is no
+   * longer this worker's), so the partition's next owner need not wait its lease out.
+   * Best effort: should Postgres fail, the lease runs out on its own.
+   */
+  async giveBack({ delivery }: HeldClaim): Promise<void> {
+    try {
+      await this.deliveries.releaseUnattempted(delivery, null);
+    } catch (error) {
+      this.logger.warn(`Delivery ${delivery.id}: giving its claim back failed: ${String(error)}`);
     }
   }
 

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { WebhookEventMessage, serializeEvent } from '@libs/contracts';
 import { GroupCommit } from '@libs/messaging';
 import { DeliveryRepository, isPermanentDataError } from '@libs/persistence';
-import { AttemptDeliveryUseCase, AttemptGates } from './attempt-delivery.use-case';
+import { AttemptDeliveryUseCase, AttemptGates, HeldClaim } from './attempt-delivery.use-case';
 
 export interface EventSource {
   partition: number;
@@ -14,6 +14,14 @@ export interface EventSource {
 interface EventToStore {
   event: WebhookEventMessage;
   source: EventSource;
+  claimFirst: boolean;
+}
+
+/** A stored event: its deliveries waiting for their first attempt, the first maybe claimed. */
+export interface StoredDeliveries {
+  deliveryIds: string[];
+  /** The first delivery, claimed by the store itself (when asked): the lane sends it as is. */
+  held: HeldClaim | null;
 }
 
 /**
@@ -37,7 +45,7 @@ const STORE_IN_FLIGHT = 2;
  */
 @Injectable()
 export class DeliverEventUseCase {
-  private readonly storing = new GroupCommit<EventToStore, string[]>(
+  private readonly storing = new GroupCommit<EventToStore, StoredDeliveries>(
     (batch) => this.storeBatch(batch),
     // A batch Postgres refuses is stored event by event: only the refused event fails.
     {
@@ -54,22 +62,38 @@ export class DeliverEventUseCase {
     private readonly attempts: AttemptDeliveryUseCase,
   ) {}
 
+  /** Gives back a claim the store made that its lane will not use (see `store`). */
+  giveBack(held: HeldClaim): Promise<void> {
+    return this.attempts.giveBack(held);
+  }
+
   /** Throws unless the database answers: a consumer waiting out an outage asks this. */
   async databaseReady(): Promise<void> {
     await this.deliveries.ping();
   }
 
-  /** Stores the event; returns its deliveries still waiting for their first attempt. */
-  store(event: WebhookEventMessage, source: EventSource): Promise<string[]> {
-    return this.storing.submit({ event, source });
+  /**
+   * Stores the event; returns its deliveries still waiting for their first attempt. With
+   * `claimFirst` (its lane will attempt it at once), the first of them is claimed by the
+   * same statement, which spares the lane a round trip; the lane must send it or give it
+   * back (`AttemptDeliveryUseCase.giveBack`).
+   */
+  store(
+    event: WebhookEventMessage,
+    source: EventSource,
+    claimFirst = false,
+  ): Promise<StoredDeliveries> {
+    return this.storing.submit({ event, source, claimFirst });
   }
 
   /**
    * One statement: the events, and a delivery for each webhook of their accounts that is
    * live and subscribed to their type (chosen by Postgres, in the same snapshot).
    */
-  private storeBatch(batch: EventToStore[]): Promise<string[][]> {
-    return this.deliveries.storeEvents(
+  private async storeBatch(batch: EventToStore[]): Promise<StoredDeliveries[]> {
+    // No later than the claims: their leases end no earlier than this plus the lease.
+    const claimedAt = Date.now();
+    const stored = await this.deliveries.storeEventsClaimingFirst(
       batch.map(({ event, source }) => ({
         id: event.id,
         accountId: event.account_id,
@@ -79,7 +103,12 @@ export class DeliverEventUseCase {
         kafkaPartition: source.partition,
         kafkaOffset: source.offset,
       })),
+      { first: batch.map(({ claimFirst }) => claimFirst), leaseMs: this.attempts.leaseMs },
     );
+    return stored.map(({ awaiting, claimed }) => ({
+      deliveryIds: awaiting,
+      held: claimed === null ? null : { delivery: claimed, claimedAt },
+    }));
   }
 
   /**
@@ -88,14 +117,22 @@ export class DeliverEventUseCase {
    * message is then read again (here or by the partition's next owner), which finishes it.
    */
   async attemptInOrder(
-    deliveryIds: string[],
+    { deliveryIds, held }: StoredDeliveries,
     stillOwned: () => boolean,
     gates?: AttemptGates,
   ): Promise<boolean> {
-    for (const deliveryId of deliveryIds) {
-      if (!stillOwned()) return false;
-      await this.attempts.executeFirst(deliveryId, stillOwned, gates);
+    let claim = held;
+    try {
+      for (const deliveryId of deliveryIds) {
+        if (!stillOwned()) return false;
+        const mine = claim?.delivery.id === deliveryId ? claim : null;
+        claim = null;
+        await this.attempts.executeFirst(deliveryId, stillOwned, gates, mine);
+      }
+      return true;
+    } finally {
+      // Not reached (the event is no longer this worker's): no lease left to wait out.
+      if (claim !== null) await this.attempts.giveBack(claim);
     }
-    return true;
   }
 }

@@ -179,6 +179,60 @@ describe('DeliveryRepository on a real Postgres', () => {
     }
   });
 
+  it('claims the first delivery of a new event as it stores it when asked, never of one read again', async () => {
+    const claimer = `${accountId}-claimer`;
+    const [firstHook, secondHook] = [await insertWebhook(claimer), await insertWebhook(claimer)];
+    const [asked, notAsked] = [testIncomingEvent(claimer), testIncomingEvent(claimer)];
+    const stored = await deliveries.storeEventsClaimingFirst([asked, notAsked], {
+      first: [true, false],
+      leaseMs: 60_000,
+    });
+    const [ids] = stored.map(({ awaiting }) => awaiting);
+    expect(ids).toHaveLength(2);
+    expect(stored[1].claimed).toBeNull();
+    const claimed = stored[0].claimed;
+    // What a claim would have returned: the first delivery, ready to sign and send.
+    expect(claimed).toMatchObject({
+      id: ids[0],
+      eventId: asked.id,
+      accountId: claimer,
+      trigger: 'scheduled',
+      attemptNumber: 1,
+      scheduledAttempts: 0,
+      previous: { status: 'pending', nextAttemptAt: null },
+      body: asked.body,
+      webhook: {
+        id: firstHook,
+        url: 'http://127.0.0.1:9/hook',
+        active: true,
+        credentialsError: null,
+        secrets: ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'],
+      },
+    });
+    expect(secondHook).not.toBe(firstHook);
+    expect(await statusOf(ids[0])).toBe('delivering');
+    expect(await statusOf(ids[1])).toBe('pending');
+    // Held: nobody else takes it meanwhile, and the claim's token records its outcome.
+    expect(await deliveries.claimFirstAttempt(ids[0], 60_000)).toBeNull();
+    expect((await deliveries.leaseHeldUntil(ids[0]))?.getTime()).toBeGreaterThan(
+      Date.now() + 50_000,
+    );
+    await deliveries.recordAttempt(
+      claimed!,
+      answered(200, 'ok'),
+      { status: 'succeeded' },
+      { failingForMs: 60_000, minFailures: 3 },
+    );
+    expect(await statusOf(ids[0])).toBe('succeeded');
+    // Read again (asked again): nothing is claimed, what still waits is handed back.
+    const [again] = await deliveries.storeEventsClaimingFirst([asked], {
+      first: [true],
+      leaseMs: 60_000,
+    });
+    expect(again).toEqual({ awaiting: [ids[1]], claimed: null });
+    expect(await statusOf(ids[1])).toBe('pending');
+  });
+
   it("keeps two accounts' events with the same id apart, each with its own deliveries", async () => {
     const event = newEvent();
     const otherAccount = `${accountId}-other`;

@@ -158,11 +158,11 @@ export class DeliveryRepository {
     );
     const events = batch.map(({ event }) => event);
     const rows: StoredEventRow[] = await this.sql(STORE_GIVEN_TARGETS, [
-      ...eventColumns(events),
+      ...eventColumns(events, NO_CLAIMS),
       targets.map((target) => target.index),
       targets.map((target) => target.webhookId),
     ]);
-    return this.awaitingOf(events, rows);
+    return (await this.storedOf(events, rows)).map(({ awaiting }) => awaiting);
   }
 
   /**
@@ -172,19 +172,37 @@ export class DeliveryRepository {
    * webhooks are read in the very snapshot the deliveries are written in.
    */
   async storeEvents(events: IncomingEvent[]): Promise<string[][]> {
+    const stored = await this.storeEventsClaimingFirst(events, NO_CLAIMS);
+    return stored.map(({ awaiting }) => awaiting);
+  }
+
+  /**
+   * `storeEvents`, where the events whose `claims.first` is true have their first delivery
+   * claimed as it is made (a lane about to attempt it saves the claim's round trip). Only
+   * newly stored events are claimed for: one read again gets its waiting deliveries back
+   * unclaimed, as before.
+   */
+  async storeEventsClaimingFirst(
+    events: IncomingEvent[],
+    claims: FirstClaims,
+  ): Promise<StoredEvent[]> {
     if (events.length === 0) return [];
-    const rows: StoredEventRow[] = await this.sql(STORE_SUBSCRIBED_TARGETS, eventColumns(events));
-    return this.awaitingOf(events, rows);
+    const rows: StoredEventRow[] = await this.sql(
+      STORE_SUBSCRIBED_TARGETS,
+      eventColumns(events, claims),
+    );
+    return this.storedOf(events, rows);
   }
 
   /** Each event's deliveries waiting for their first attempt, from what the store returned. */
-  private async awaitingOf(events: IncomingEvent[], rows: StoredEventRow[]): Promise<string[][]> {
-    const stored = new Map(rows.map((row) => [eventKey(row.account_id, row.id), row.ids ?? []]));
-    const results: (string[] | null)[] = events.map((event) => {
+  private async storedOf(events: IncomingEvent[], rows: StoredEventRow[]): Promise<StoredEvent[]> {
+    const stored = new Map(rows.map((row) => [eventKey(row.account_id, row.id), row]));
+    const results: (StoredEvent | null)[] = events.map((event) => {
       const key = eventKey(event.accountId, event.id);
-      const ids = stored.get(key);
+      const row = stored.get(key);
       stored.delete(key);
-      return ids ?? null;
+      if (row === undefined) return null;
+      return { awaiting: row.ids ?? [], claimed: this.claimedAtStore(event, row) };
     });
     // Each event once, however often it is listed (the query returns a row per input row).
     const known = [
@@ -194,15 +212,46 @@ export class DeliveryRepository {
           .map((event) => [eventKey(event.accountId, event.id), event]),
       ).values(),
     ];
-    if (known.length === 0) return results as string[][];
+    if (known.length === 0) return results as StoredEvent[];
     // Those events were there already (read again), or another worker stored them at the
     // same moment (a rebalance overlap): the statement above ran on a snapshot from before
     // that worker's commit, so look again with a fresh one, and take over what is still
     // waiting (whatever the subscriptions are now: those were made when the event was stored).
     const awaiting = await this.awaitingFirstAttempts(known);
     return results.map(
-      (ids, index) =>
-        ids ?? awaiting.get(eventKey(events[index].accountId, events[index].id)) ?? [],
+      (result, index) =>
+        result ?? {
+          awaiting: awaiting.get(eventKey(events[index].accountId, events[index].id)) ?? [],
+          claimed: null,
+        },
+    );
+  }
+
+  /** The delivery the store claimed for the event, if it claimed one. */
+  private claimedAtStore(event: IncomingEvent, row: StoredEventRow): ClaimedDelivery | null {
+    const claim = row.claimed;
+    if (claim === null) return null;
+    return toClaimedDelivery(
+      {
+        ...claim,
+        // Built as JSON by the statement: the timestamp arrives as text.
+        previous_secret_expires_at:
+          claim.previous_secret_expires_at === null
+            ? null
+            : new Date(claim.previous_secret_expires_at),
+        event_id: event.id,
+        account_id: event.accountId,
+        attempt_count: 0,
+        previous_status: 'pending',
+        previous_next_attempt_at: null,
+        // Chosen among the live webhooks in the statement's own snapshot.
+        webhook_active: true,
+        occurred_at: event.occurredAt,
+        body: event.body,
+        scheduled_attempts: 0,
+      },
+      'scheduled',
+      this.credentials,
     );
   }
 
@@ -575,14 +624,43 @@ export class DeliveryRepository {
   }
 }
 
+/** What a store statement did with one event it stored. */
+export interface StoredEvent {
+  /** Its deliveries waiting for their first attempt, in the order they are to be made. */
+  awaiting: string[];
+  /** The first of them, claimed by the store when asked to (see `storeEventsClaimingFirst`). */
+  claimed: ClaimedDelivery | null;
+}
+
+/** Which events of a store get their first delivery claimed, and for how long. */
+export interface FirstClaims {
+  /** Per event, in the order of the events; missing: false. */
+  first: boolean[];
+  leaseMs: number;
+}
+
+const NO_CLAIMS: FirstClaims = { first: [], leaseMs: 0 };
+
 interface StoredEventRow {
   account_id: string;
   id: string;
   ids: string[] | null;
+  claimed: Pick<
+    ClaimRow,
+    | 'id'
+    | 'claim_token'
+    | 'webhook_id'
+    | 'url'
+    | 'headers'
+    | 'secret'
+    | 'previous_secret'
+    | 'previous_secret_expires_at'
+    | 'rate_limit_per_s'
+  > | null;
 }
 
-/** The events' columns, parameters $1 to $7 of `storeEventsStatement`. */
-function eventColumns(events: IncomingEvent[]): unknown[] {
+/** The events' columns and claims, parameters $1 to $9 of `storeEventsStatement`. */
+function eventColumns(events: IncomingEvent[], claims: FirstClaims): unknown[] {
   return [
     events.map((event) => event.id),
     events.map((event) => event.accountId),
@@ -591,12 +669,14 @@ function eventColumns(events: IncomingEvent[]): unknown[] {
     events.map((event) => event.occurredAt),
     events.map((event) => event.kafkaPartition),
     events.map((event) => event.kafkaOffset),
+    events.map((_, index) => claims.first[index] === true),
+    claims.leaseMs,
   ];
 }
 
-/** Targets listed by the caller: (event number, webhook id) pairs in $8 and $9, in order. */
+/** Targets listed by the caller: (event number, webhook id) pairs in $10 and $11, in order. */
 const GIVEN_TARGETS = `SELECT t.n, t.webhook_id, t.position
-  FROM unnest($8::int[], $9::uuid[]) WITH ORDINALITY AS t (n, webhook_id, position)`;
+  FROM unnest($10::int[], $11::uuid[]) WITH ORDINALITY AS t (n, webhook_id, position)`;
 
 /**
  * Targets chosen here: the account's live webhooks whose patterns match the event's type,
@@ -622,9 +702,9 @@ const SUBSCRIBED_TARGETS = `SELECT f.n, w.id AS webhook_id,
 function storeEventsStatement(targets: string): string {
   return `WITH input AS (
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                            $5::timestamptz[], $6::int[], $7::bigint[])
+                            $5::timestamptz[], $6::int[], $7::bigint[], $8::boolean[])
          WITH ORDINALITY AS i (id, account_id, type, body, occurred_at, kafka_partition,
-                               kafka_offset, n)
+                               kafka_offset, claim_first, n)
      ),
      first_listing AS (
        SELECT DISTINCT ON (account_id, id) * FROM input ORDER BY account_id, id, n
@@ -637,22 +717,42 @@ function storeEventsStatement(targets: string): string {
        RETURNING account_id, id
      ),
      targets AS (${targets}),
-     new_deliveries AS (
-       INSERT INTO deliveries (id, event_id, webhook_id, account_id, event_type, status)
-       SELECT gen_random_uuid(), f.id, t.webhook_id, f.account_id, f.type, 'pending'
+     made AS (
+       SELECT f.id, t.webhook_id, f.account_id, f.type, t.position,
+              -- The event's first delivery, when asked: claimed as it is made.
+              f.claim_first AND row_number() OVER (PARTITION BY t.n ORDER BY t.position) = 1
+                AS claimed
        FROM targets t
        JOIN first_listing f ON f.n = t.n
        JOIN new_events e ON e.account_id = f.account_id AND e.id = f.id
-       ORDER BY t.position
-       RETURNING id, account_id, event_id, seq
+     ),
+     new_deliveries AS (
+       INSERT INTO deliveries (id, event_id, webhook_id, account_id, event_type, status,
+                               lease_expires_at, claim_token)
+       SELECT gen_random_uuid(), m.id, m.webhook_id, m.account_id, m.type,
+              CASE WHEN m.claimed THEN 'delivering' ELSE 'pending' END,
+              CASE WHEN m.claimed THEN now() + make_interval(secs => $9::double precision / 1000) END,
+              CASE WHEN m.claimed THEN gen_random_uuid() END
+       FROM made m
+       ORDER BY m.position
+       RETURNING id, account_id, event_id, seq, webhook_id, claim_token
      ),
      grouped AS (
        SELECT account_id, event_id, array_agg(id ORDER BY seq) AS ids
        FROM new_deliveries GROUP BY account_id, event_id
      )
-     SELECT e.account_id, e.id, g.ids
+     SELECT e.account_id, e.id, g.ids,
+            CASE WHEN c.id IS NOT NULL THEN json_build_object(
+              'id', c.id, 'claim_token', c.claim_token, 'webhook_id', c.webhook_id,
+              'url', w.url, 'headers', w.headers, 'secret', w.secret,
+              'previous_secret', w.previous_secret,
+              'previous_secret_expires_at', w.previous_secret_expires_at,
+              'rate_limit_per_s', w.rate_limit_per_s) END AS claimed
      FROM new_events e
-     LEFT JOIN grouped g ON g.account_id = e.account_id AND g.event_id = e.id`;
+     LEFT JOIN grouped g ON g.account_id = e.account_id AND g.event_id = e.id
+     LEFT JOIN new_deliveries c
+       ON c.account_id = e.account_id AND c.event_id = e.id AND c.claim_token IS NOT NULL
+     LEFT JOIN webhooks w ON w.id = c.webhook_id`;
 }
 
 const STORE_GIVEN_TARGETS = storeEventsStatement(GIVEN_TARGETS);
