@@ -67,10 +67,13 @@ export interface ApiRateLimit {
 export interface DatabaseConfig {
   url: string;
   /**
-   * Every connection plans its prepared statements once (plan_cache_mode =
-   * force_generic_plan). The worker's statements are few, fixed and take arrays: left to
-   * choose, Postgres planned the one recording outcomes again on every call (a third of
-   * its time), as a plan for the batch at hand looked cheaper than the generic one.
+   * Every connection plans each parameterised statement once (plan_cache_mode =
+   * force_generic_plan, set when the connection opens). The worker's hot statements are few,
+   * fixed and take arrays: left to choose, Postgres planned the one recording outcomes again
+   * on every call (a third of its time), as a plan for the batch at hand looked cheaper than
+   * the generic one. Its other statements (retention, metrics) keep their index plans. Under
+   * PgBouncer's transaction pooling a session setting does not follow the client: the plans
+   * are then Postgres's own choice again, which costs time but nothing else.
    */
   genericPlans: boolean;
 }

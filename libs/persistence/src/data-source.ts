@@ -28,7 +28,7 @@ export function dataSourceOptions(
       connectionTimeoutMillis: 5000,
       keepAlive: true,
       // A session setting, made on each new connection before the pool hands it out (a
-      // startup parameter would be refused by PgBouncer).
+      // startup parameter would make PgBouncer refuse the connection).
       ...(genericPlans ? { onConnect: planOnce } : {}),
     },
   };

@@ -1,4 +1,5 @@
 import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
 import { KafkaContext } from '@nestjs/microservices';
 import { KafkaMessage } from 'kafkajs';
 import { AppConfig } from '@libs/config';
@@ -154,8 +155,8 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     const held = this.pool.heldFor(event.account_id);
     if (held >= BACKLOG_THRESHOLD) this.metrics.eventDeferred();
     // Its lane starts on it at once: the store claims its first delivery too.
-    const claimFirst = held === 0 && this.pool.startsAtOnce;
-    const stored = this.store(event, ref, message, claimFirst);
+    const claimToken = held === 0 && this.pool.startsAtOnce ? randomUUID() : null;
+    const stored = this.store(event, ref, message, claimToken);
     this.pool.submit(event.account_id, () => this.runInLane(ref, stored));
   }
 
@@ -168,15 +169,16 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     event: WebhookEventMessage,
     ref: MessageRef,
     message: KafkaMessage,
-    claimFirst: boolean,
+    claimToken: string | null,
   ): Promise<StoredDeliveries | null> {
     const bytes = message.value?.length ?? 0;
     this.unstored += 1;
     this.unstoredBytes += bytes;
+    let uncertain = false;
     try {
       for (let failures = 0; this.owns(ref); failures += 1) {
         try {
-          return await this.deliverEvent.store(event, sourceOf(ref, message), claimFirst);
+          return await this.deliverEvent.store(event, sourceOf(ref, message), claimToken);
         } catch (error) {
           if (isPermanentDataError(error)) {
             const reason = `refused by the database: ${String(error)}`;
@@ -186,9 +188,15 @@ export class EventDispatcher implements BeforeApplicationShutdown {
             }
           } else {
             this.noteDatabaseFailure(`storing event ${event.id} (${describe(ref)})`, error);
+            uncertain = true;
           }
           await sleep(backoff(failures));
         }
+      }
+      // Stopped without knowing whether a failed try committed: give back what it may have
+      // claimed, so the partition's next owner does not wait out its lease (best effort).
+      if (uncertain && claimToken !== null) {
+        await this.deliverEvent.releaseStoreClaim(claimToken).catch(() => undefined);
       }
       return null;
     } finally {
@@ -226,25 +234,31 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     const stillOwned = () => this.owns(ref) && !this.assignment.changing;
     // The store's claim serves the first try only: after a failure, claims are made afresh.
     let next = stored;
-    for (let failures = 0; this.owns(ref);) {
-      if (this.assignment.changing) {
-        // Most rebalances end with the partition read again (the token goes stale); should
-        // the hold end otherwise, the same event goes on where it stopped.
-        await this.assignment.settled();
-        continue;
+    try {
+      for (let failures = 0; this.owns(ref);) {
+        if (this.assignment.changing) {
+          // Most rebalances end with the partition read again (the token goes stale); should
+          // the hold end otherwise, the same event goes on where it stopped.
+          await this.assignment.settled();
+          continue;
+        }
+        try {
+          // Deliveries attempted before an interruption are not pending any more: skipped.
+          const tried = next;
+          next = { deliveryIds: stored.deliveryIds, held: null };
+          if (await this.deliverEvent.attemptInOrder(tried, stillOwned, this.slots)) return true;
+        } catch (error) {
+          this.noteDatabaseFailure(`first attempts of ${describe(ref)}`, error);
+          await sleep(backoff(failures));
+          failures += 1;
+        }
       }
-      try {
-        // Deliveries attempted before an interruption are not pending any more: skipped.
-        const tried = next;
-        next = { deliveryIds: stored.deliveryIds, held: null };
-        if (await this.deliverEvent.attemptInOrder(tried, stillOwned, this.slots)) return true;
-      } catch (error) {
-        this.noteDatabaseFailure(`first attempts of ${describe(ref)}`, error);
-        await sleep(backoff(failures));
-        failures += 1;
-      }
+      return false;
+    } finally {
+      // Stopped before its first try (a rebalance, a shutdown): the store's claim goes back,
+      // so whoever reads the message again need not wait its lease out.
+      if (next.held !== null) await this.deliverEvent.giveBack(next.held);
     }
-    return false;
   }
 
   /**

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
 import { DataSource } from 'typeorm';
 import { AppConfig, loadConfig } from '@libs/config';
@@ -29,12 +30,20 @@ class ShortLeaseAttempts extends AttemptDeliveryUseCase {
   }
 }
 
+/** A lease that lets a claim wait 4 s for its slot: longer than the webhook's re-check. */
+class LongerLeaseAttempts extends AttemptDeliveryUseCase {
+  override get leaseMs(): number {
+    return TIMEOUT_MS + 9000;
+  }
+}
+
 describe('first attempts waiting for a send slot, on a real Postgres and a real receiver', () => {
   let database: IsolatedDatabase;
   let dataSource: DataSource;
   let deliveries: DeliveryRepository;
   let client: WebhookHttpClient;
   let attempts: AttemptDeliveryUseCase;
+  let config: AppConfig;
   let receiver: WebhookReceiver;
   const accountId = uniqueAccountId('slots');
 
@@ -43,7 +52,7 @@ describe('first attempts waiting for a send slot, on a real Postgres and a real 
     dataSource = await new DataSource(dataSourceOptions(database.url, 4)).initialize();
     deliveries = new DeliveryRepository(dataSource, testWebhookCredentials());
     receiver = await new WebhookReceiver().start();
-    const config: AppConfig = loadConfig({
+    config = loadConfig({
       KAFKA_BROKERS: '127.0.0.1:1',
       DATABASE_URL: database.url,
       ADMIN_API_KEY: TEST_ADMIN_KEY,
@@ -92,6 +101,39 @@ describe('first attempts waiting for a send slot, on a real Postgres and a real 
     } finally {
       released.mockRestore();
     }
+  });
+
+  it('does not send a delivery claimed by its store whose webhook was disabled while it waited for a slot', async () => {
+    const owner = uniqueAccountId('disabled');
+    const webhookId = await insertTestWebhook(dataSource, owner, {
+      url: receiver.url('/disabled'),
+    });
+    const [stored] = await deliveries.storeEventsClaimingFirst([testIncomingEvent(owner)], {
+      tokens: [randomUUID()],
+      leaseMs: attempts.leaseMs,
+    });
+    const held = { delivery: stored.claimed!, claimedAt: Date.now() };
+    expect(held.delivery.webhook.active).toBe(true);
+    // Disabled by its owner while the claimed delivery waits for a send slot (a wait its
+    // lease covers: nothing else would read the webhook again before the request).
+    await dataSource.query(`UPDATE webhooks SET enabled = false WHERE id = $1`, [webhookId]);
+    const released = jest.spyOn(deliveries, 'releaseUnattempted');
+    const longerLease = new LongerLeaseAttempts(deliveries, client, config, new DeliveryObserver());
+    const result = await longerLease.executeFirst(
+      held.delivery.id,
+      () => true,
+      gatesWithBusySlot(2000),
+      held,
+    );
+    expect(result).toMatchObject({ deliveryId: held.delivery.id, status: 'discarded' });
+    expect(released).not.toHaveBeenCalled();
+    released.mockRestore();
+    expect(receiver.requests.filter((request) => request.path === '/disabled')).toEqual([]);
+    expect(await rowOf(held.delivery.id)).toEqual({
+      status: 'discarded',
+      attempt_count: 0,
+      attempts: 0,
+    });
   });
 
   it('gives a claim back unsent when its slot comes too late for the lease, then sends it once on a fresh claim', async () => {

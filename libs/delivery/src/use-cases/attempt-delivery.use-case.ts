@@ -24,6 +24,11 @@ const LEASE_MARGIN_MS = 30_000;
 const CLAIM_RACE_POLL_MS = 20;
 /** How often a first attempt held by someone else is looked at again. */
 const HELD_POLL_MS = 250;
+/**
+ * A claimed first attempt that waited longer than this for its send slot reads its webhook's
+ * state again before sending (it may have been disabled or deleted meanwhile).
+ */
+const RECHECK_WEBHOOK_AFTER_MS = 1000;
 /** Recording stops retrying this long before the lease runs out and another worker may claim. */
 const RECORD_RETRY_RESERVE_MS = 5000;
 /**
@@ -169,14 +174,22 @@ export class AttemptDeliveryUseCase {
         // The token is taken in the send slot, right before the request, so a wait for the
         // slot cannot bunch requests up beyond the webhook's rate.
         return gates.send(async () => {
-          if (Date.now() > claimedAt + this.sendWithinMs) {
+          const waitedMs = Date.now() - claimedAt;
+          if (waitedMs > this.sendWithinMs) {
             // The slot came too late for the lease to cover the request and its recording:
             // give the delivery back unsent (still this lane's) and claim it afresh.
             await this.deliveries.releaseUnattempted(delivery, null);
             return { waitMs: 0 };
           }
-          const waitMs = await this.admit(delivery, false);
-          return waitMs === 0 ? this.send(delivery, claimedAt) : { waitMs };
+          // The webhook was read at the claim: after a long wait, read again whether it is
+          // still live, so one disabled or deleted meanwhile is not sent to.
+          const current =
+            waitedMs > RECHECK_WEBHOOK_AFTER_MS &&
+            !(await this.deliveries.webhookIsLive(delivery.webhook.id))
+              ? { ...delivery, webhook: { ...delivery.webhook, active: false } }
+              : delivery;
+          const waitMs = await this.admit(current, false);
+          return waitMs === 0 ? this.send(current, claimedAt) : { waitMs };
         });
       });
       if (sent !== null && 'delivery' in sent) return this.settle(sent);

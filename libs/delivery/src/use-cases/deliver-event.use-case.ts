@@ -14,7 +14,7 @@ export interface EventSource {
 interface EventToStore {
   event: WebhookEventMessage;
   source: EventSource;
-  claimFirst: boolean;
+  claimToken: string | null;
 }
 
 /** A stored event: its deliveries waiting for their first attempt, the first maybe claimed. */
@@ -73,17 +73,23 @@ export class DeliverEventUseCase {
   }
 
   /**
-   * Stores the event; returns its deliveries still waiting for their first attempt. With
-   * `claimFirst` (its lane will attempt it at once), the first of them is claimed by the
-   * same statement, which spares the lane a round trip; the lane must send it or give it
-   * back (`AttemptDeliveryUseCase.giveBack`).
+   * Stores the event; returns its deliveries still waiting for their first attempt. With a
+   * `claimToken` (its lane will attempt it at once), the first of them is claimed by the same
+   * statement with it, which spares the lane a round trip; the lane must send it or give it
+   * back (`giveBack`). Retries of one store pass the same token: one that finds the event
+   * stored by a try whose answer was lost gives that try's claim back.
    */
   store(
     event: WebhookEventMessage,
     source: EventSource,
-    claimFirst = false,
+    claimToken: string | null = null,
   ): Promise<StoredDeliveries> {
-    return this.storing.submit({ event, source, claimFirst });
+    return this.storing.submit({ event, source, claimToken });
+  }
+
+  /** Gives back what a store with this token may have claimed (its outcome unknown). */
+  releaseStoreClaim(claimToken: string): Promise<void> {
+    return this.deliveries.releaseStoreClaims([claimToken]);
   }
 
   /**
@@ -103,7 +109,7 @@ export class DeliverEventUseCase {
         kafkaPartition: source.partition,
         kafkaOffset: source.offset,
       })),
-      { first: batch.map(({ claimFirst }) => claimFirst), leaseMs: this.attempts.leaseMs },
+      { tokens: batch.map(({ claimToken }) => claimToken), leaseMs: this.attempts.leaseMs },
     );
     return stored.map(({ awaiting, claimed }) => ({
       deliveryIds: awaiting,
@@ -126,12 +132,12 @@ export class DeliverEventUseCase {
       for (const deliveryId of deliveryIds) {
         if (!stillOwned()) return false;
         const mine = claim?.delivery.id === deliveryId ? claim : null;
-        claim = null;
+        if (mine !== null) claim = null;
         await this.attempts.executeFirst(deliveryId, stillOwned, gates, mine);
       }
       return true;
     } finally {
-      // Not reached (the event is no longer this worker's): no lease left to wait out.
+      // Not used (the event is no longer this worker's): no lease left to wait out.
       if (claim !== null) await this.attempts.giveBack(claim);
     }
   }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import {
   IsolatedDatabase,
@@ -183,8 +184,9 @@ describe('DeliveryRepository on a real Postgres', () => {
     const claimer = `${accountId}-claimer`;
     const [firstHook, secondHook] = [await insertWebhook(claimer), await insertWebhook(claimer)];
     const [asked, notAsked] = [testIncomingEvent(claimer), testIncomingEvent(claimer)];
+    const token = randomUUID();
     const stored = await deliveries.storeEventsClaimingFirst([asked, notAsked], {
-      first: [true, false],
+      tokens: [token, null],
       leaseMs: 60_000,
     });
     const [ids] = stored.map(({ awaiting }) => awaiting);
@@ -194,6 +196,7 @@ describe('DeliveryRepository on a real Postgres', () => {
     // What a claim would have returned: the first delivery, ready to sign and send.
     expect(claimed).toMatchObject({
       id: ids[0],
+      claimToken: token,
       eventId: asked.id,
       accountId: claimer,
       trigger: 'scheduled',
@@ -226,11 +229,36 @@ describe('DeliveryRepository on a real Postgres', () => {
     expect(await statusOf(ids[0])).toBe('succeeded');
     // Read again (asked again): nothing is claimed, what still waits is handed back.
     const [again] = await deliveries.storeEventsClaimingFirst([asked], {
-      first: [true],
+      tokens: [randomUUID()],
       leaseMs: 60_000,
     });
     expect(again).toEqual({ awaiting: [ids[1]], claimed: null });
     expect(await statusOf(ids[1])).toBe('pending');
+  });
+
+  it('gives back the claim of a store whose answer was lost when the store is tried again', async () => {
+    const event = newEvent();
+    const token = randomUUID();
+    const claims = { tokens: [token], leaseMs: 60_000 };
+    // The first try commits; its caller never hears (a dropped connection) and tries again.
+    const [lost] = await deliveries.storeEventsClaimingFirst([event], claims);
+    expect(lost.claimed?.claimToken).toBe(token);
+    expect(await statusOf(lost.awaiting[0])).toBe('delivering');
+    const [retried] = await deliveries.storeEventsClaimingFirst([event], claims);
+    // Nobody holds the first attempt now: the lane claims it at once, no lease to wait out.
+    expect(retried).toEqual({ awaiting: lost.awaiting, claimed: null });
+    expect(await statusOf(lost.awaiting[0])).toBe('pending');
+    expect(await deliveries.leaseHeldUntil(lost.awaiting[0])).toBeNull();
+    expect(await deliveries.claimFirstAttempt(lost.awaiting[0], 60_000)).toMatchObject({
+      id: lost.awaiting[0],
+    });
+    // Another reader's token gives nothing back: the claim is that lane's.
+    const [held] = await deliveries.storeEventsClaimingFirst([newEvent()], {
+      tokens: [randomUUID()],
+      leaseMs: 60_000,
+    });
+    await deliveries.releaseStoreClaims([randomUUID()]);
+    expect(await statusOf(held.awaiting[0])).toBe('delivering');
   });
 
   it("keeps two accounts' events with the same id apart, each with its own deliveries", async () => {

@@ -191,11 +191,24 @@ export class DeliveryRepository {
       STORE_SUBSCRIBED_TARGETS,
       eventColumns(events, claims),
     );
-    return this.storedOf(events, rows);
+    return this.storedOf(events, rows, claims.tokens);
+  }
+
+  /**
+   * Gives back the first-attempt claims a store made with these tokens, unused: their
+   * deliveries wait for a claim again. For a store whose outcome its caller never learnt.
+   */
+  async releaseStoreClaims(tokens: string[]): Promise<void> {
+    if (tokens.length === 0) return;
+    await this.sql(RELEASE_STORE_CLAIMS, [tokens]);
   }
 
   /** Each event's deliveries waiting for their first attempt, from what the store returned. */
-  private async storedOf(events: IncomingEvent[], rows: StoredEventRow[]): Promise<StoredEvent[]> {
+  private async storedOf(
+    events: IncomingEvent[],
+    rows: StoredEventRow[],
+    tokens: (string | null)[] = [],
+  ): Promise<StoredEvent[]> {
     const stored = new Map(rows.map((row) => [eventKey(row.account_id, row.id), row]));
     const results: (StoredEvent | null)[] = events.map((event) => {
       const key = eventKey(event.accountId, event.id);
@@ -213,6 +226,11 @@ export class DeliveryRepository {
       ).values(),
     ];
     if (known.length === 0) return results as StoredEvent[];
+    // A known event asked for a claim: if an earlier try of this very store committed
+    // (its answer lost), that claim is ours and unused; give it back, so it can be claimed.
+    await this.releaseStoreClaims(
+      tokens.filter((token, index): token is string => token != null && results[index] === null),
+    );
     // Those events were there already (read again), or another worker stored them at the
     // same moment (a rebalance overlap): the statement above ran on a snapshot from before
     // that worker's commit, so look again with a fresh one, and take over what is still
@@ -323,6 +341,15 @@ export class DeliveryRepository {
       [deliveryId],
     );
     return rows.length > 0;
+  }
+
+  /** Whether the webhook is still enabled and not deleted (false when it is gone). */
+  async webhookIsLive(webhookId: string): Promise<boolean> {
+    const rows: { live: boolean }[] = await this.sql(
+      `SELECT enabled AND deleted_at IS NULL AS live FROM webhooks WHERE id = $1`,
+      [webhookId],
+    );
+    return rows[0]?.live === true;
   }
 
   /** When the live lease of a delivery under way ends; null when no attempt holds it. */
@@ -634,12 +661,16 @@ export interface StoredEvent {
 
 /** Which events of a store get their first delivery claimed, and for how long. */
 export interface FirstClaims {
-  /** Per event, in the order of the events; missing: false. */
-  first: boolean[];
+  /**
+   * Per event, in the order of the events: the claim token its first delivery is claimed
+   * with, or null (missing: null). The caller keeps a token across retries of the same
+   * store: a retry after a store that committed unbeknownst to it gives that claim back.
+   */
+  tokens: (string | null)[];
   leaseMs: number;
 }
 
-const NO_CLAIMS: FirstClaims = { first: [], leaseMs: 0 };
+const NO_CLAIMS: FirstClaims = { tokens: [], leaseMs: 0 };
 
 interface StoredEventRow {
   account_id: string;
@@ -669,7 +700,7 @@ function eventColumns(events: IncomingEvent[], claims: FirstClaims): unknown[] {
     events.map((event) => event.occurredAt),
     events.map((event) => event.kafkaPartition),
     events.map((event) => event.kafkaOffset),
-    events.map((_, index) => claims.first[index] === true),
+    events.map((_, index) => claims.tokens[index] ?? null),
     claims.leaseMs,
   ];
 }
@@ -702,9 +733,9 @@ const SUBSCRIBED_TARGETS = `SELECT f.n, w.id AS webhook_id,
 function storeEventsStatement(targets: string): string {
   return `WITH input AS (
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                            $5::timestamptz[], $6::int[], $7::bigint[], $8::boolean[])
+                            $5::timestamptz[], $6::int[], $7::bigint[], $8::uuid[])
          WITH ORDINALITY AS i (id, account_id, type, body, occurred_at, kafka_partition,
-                               kafka_offset, claim_first, n)
+                               kafka_offset, claim_token, n)
      ),
      first_listing AS (
        SELECT DISTINCT ON (account_id, id) * FROM input ORDER BY account_id, id, n
@@ -719,9 +750,9 @@ function storeEventsStatement(targets: string): string {
      targets AS (${targets}),
      made AS (
        SELECT f.id, t.webhook_id, f.account_id, f.type, t.position,
-              -- The event's first delivery, when asked: claimed as it is made.
-              f.claim_first AND row_number() OVER (PARTITION BY t.n ORDER BY t.position) = 1
-                AS claimed
+              -- The event's first delivery, when a token came with it: claimed as it is made.
+              CASE WHEN row_number() OVER (PARTITION BY t.n ORDER BY t.position) = 1
+                   THEN f.claim_token END AS claim_token
        FROM targets t
        JOIN first_listing f ON f.n = t.n
        JOIN new_events e ON e.account_id = f.account_id AND e.id = f.id
@@ -730,9 +761,10 @@ function storeEventsStatement(targets: string): string {
        INSERT INTO deliveries (id, event_id, webhook_id, account_id, event_type, status,
                                lease_expires_at, claim_token)
        SELECT gen_random_uuid(), m.id, m.webhook_id, m.account_id, m.type,
-              CASE WHEN m.claimed THEN 'delivering' ELSE 'pending' END,
-              CASE WHEN m.claimed THEN now() + make_interval(secs => $9::double precision / 1000) END,
-              CASE WHEN m.claimed THEN gen_random_uuid() END
+              CASE WHEN m.claim_token IS NOT NULL THEN 'delivering' ELSE 'pending' END,
+              CASE WHEN m.claim_token IS NOT NULL
+                   THEN now() + make_interval(secs => $9::double precision / 1000) END,
+              m.claim_token
        FROM made m
        ORDER BY m.position
        RETURNING id, account_id, event_id, seq, webhook_id, claim_token
@@ -756,6 +788,11 @@ function storeEventsStatement(targets: string): string {
 }
 
 const STORE_GIVEN_TARGETS = storeEventsStatement(GIVEN_TARGETS);
+
+/** First attempts claimed by a store and not attempted: back to waiting for their lane. */
+const RELEASE_STORE_CLAIMS = `UPDATE deliveries
+  SET status = 'pending', lease_expires_at = NULL, claim_token = NULL, updated_at = now()
+  WHERE claim_token = ANY($1::uuid[]) AND status = 'delivering' AND attempt_count = 0`;
 const STORE_SUBSCRIBED_TARGETS = storeEventsStatement(SUBSCRIBED_TARGETS);
 
 function compare(a: string, b: string): number {
