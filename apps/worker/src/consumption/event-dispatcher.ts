@@ -183,6 +183,9 @@ export class EventDispatcher implements BeforeApplicationShutdown {
           if (isPermanentDataError(error)) {
             const reason = `refused by the database: ${String(error)}`;
             if (await this.sendToDeadLetter(ref, message, 'refused_by_database', reason)) {
+              if (uncertain && claimToken !== null) {
+                await this.deliverEvent.releaseStoreClaim(claimToken).catch(() => undefined);
+              }
               this.finish(ref);
               return null;
             }

@@ -136,6 +136,39 @@ describe('first attempts waiting for a send slot, on a real Postgres and a real 
     });
   });
 
+  it('gives its claim back when Postgres fails before the request, so the next try need not wait out the lease', async () => {
+    const owner = uniqueAccountId('blip');
+    await insertTestWebhook(dataSource, owner, { url: receiver.url('/blip') });
+    const [stored] = await deliveries.storeEventsClaimingFirst([testIncomingEvent(owner)], {
+      tokens: [randomUUID()],
+      leaseMs: 60_000,
+    });
+    const held = { delivery: stored.claimed!, claimedAt: Date.now() };
+    const longerLease = new LongerLeaseAttempts(deliveries, client, config, new DeliveryObserver());
+    // A database blip at the re-check of the webhook, after a wait for the slot.
+    const check = jest
+      .spyOn(deliveries, 'webhookIsLive')
+      .mockRejectedValueOnce(new Error('connection terminated'));
+    try {
+      await expect(
+        longerLease.executeFirst(held.delivery.id, () => true, gatesWithBusySlot(1200), held),
+      ).rejects.toThrow('connection terminated');
+    } finally {
+      check.mockRestore();
+    }
+    expect(await rowOf(held.delivery.id)).toEqual({
+      status: 'pending',
+      attempt_count: 0,
+      attempts: 0,
+    });
+    // The lane's next try claims and sends at once (its lease was 60 s).
+    const started = Date.now();
+    const result = await longerLease.executeFirst(held.delivery.id, () => true);
+    expect(result).toMatchObject({ deliveryId: held.delivery.id, status: 'succeeded' });
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(receiver.requests.filter((request) => request.path === '/blip')).toHaveLength(1);
+  });
+
   it('gives a claim back unsent when its slot comes too late for the lease, then sends it once on a fresh claim', async () => {
     const before = receiver.requests.length;
     const [[id]] = await deliveries.storeEvents([testIncomingEvent(accountId)]);

@@ -173,24 +173,7 @@ export class AttemptDeliveryUseCase {
         if (delivery === null) return null;
         // The token is taken in the send slot, right before the request, so a wait for the
         // slot cannot bunch requests up beyond the webhook's rate.
-        return gates.send(async () => {
-          const waitedMs = Date.now() - claimedAt;
-          if (waitedMs > this.sendWithinMs) {
-            // The slot came too late for the lease to cover the request and its recording:
-            // give the delivery back unsent (still this lane's) and claim it afresh.
-            await this.deliveries.releaseUnattempted(delivery, null);
-            return { waitMs: 0 };
-          }
-          // The webhook was read at the claim: after a long wait, read again whether it is
-          // still live, so one disabled or deleted meanwhile is not sent to.
-          const current =
-            waitedMs > RECHECK_WEBHOOK_AFTER_MS &&
-            !(await this.deliveries.webhookIsLive(delivery.webhook.id))
-              ? { ...delivery, webhook: { ...delivery.webhook, active: false } }
-              : delivery;
-          const waitMs = await this.admit(current, false);
-          return waitMs === 0 ? this.send(current, claimedAt) : { waitMs };
-        });
+        return gates.send(() => this.sendClaimed(delivery, claimedAt));
       });
       if (sent !== null && 'delivery' in sent) return this.settle(sent);
       if (!stillOwned()) return null;
@@ -214,6 +197,43 @@ export class AttemptDeliveryUseCase {
       }
       await sleep(Math.min(HELD_POLL_MS, Math.max(10, heldUntil.getTime() - Date.now())));
     }
+  }
+
+  /**
+   * In its send slot: sends the claimed first attempt, unless the wait for the slot makes
+   * that unsafe or its webhook's rate limit puts it off (then it is given back unsent). Should
+   * Postgres fail before the request, the claim is given back too (best effort), so the lane's
+   * next try does not wait out its own lease.
+   */
+  private async sendClaimed(
+    delivery: ClaimedDelivery,
+    claimedAt: number,
+  ): Promise<SentAttempt | RateLimited> {
+    const tooLate = () => Date.now() - claimedAt > this.sendWithinMs;
+    let current = delivery;
+    try {
+      // The webhook was read at the claim: after a long wait, read again whether it is
+      // still live, so one disabled or deleted meanwhile is not sent to.
+      if (
+        !tooLate() &&
+        Date.now() - claimedAt > RECHECK_WEBHOOK_AFTER_MS &&
+        !(await this.deliveries.webhookIsLive(delivery.webhook.id))
+      ) {
+        current = { ...delivery, webhook: { ...delivery.webhook, active: false } };
+      }
+      const waitMs = tooLate() ? 0 : await this.admit(current, false);
+      if (waitMs > 0) return { waitMs };
+      if (tooLate()) {
+        // The slot came too late for the lease to cover the request and its recording:
+        // give the delivery back unsent (still this lane's) and claim it afresh.
+        await this.deliveries.releaseUnattempted(delivery, null);
+        return { waitMs: 0 };
+      }
+    } catch (error) {
+      await this.giveBack({ delivery, claimedAt });
+      throw error;
+    }
+    return this.send(current, claimedAt);
   }
 
   /**

@@ -177,7 +177,7 @@ export class DeliveryRepository {
   }
 
   /**
-   * `storeEvents`, where the events whose `claims.first` is true have their first delivery
+   * `storeEvents`, where the events given a token in `claims.tokens` have their first delivery
    * claimed as it is made (a lane about to attempt it saves the claim's round trip). Only
    * newly stored events are claimed for: one read again gets its waiting deliveries back
    * unclaimed, as before.
