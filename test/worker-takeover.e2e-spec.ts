@@ -1,5 +1,6 @@
 /** Fault suite: workers killed, joining and leaving mid-stream; figures printed per run. */
 import {
+  ReceivedRequest,
   Stack,
   WebhookReceiver,
   arrivalsOf,
@@ -59,6 +60,21 @@ describe('a worker killed mid-stream (e2e)', () => {
   }, 240_000);
 });
 
+/** DELIVERY_TIMEOUT_MS of the tests' apps (3 s) plus the worker's 30 s lease margin. */
+const LEASE_MS = 33_000;
+
+/** The longest time any one account went without a request, from its first to its last. */
+function longestSilence(requests: ReceivedRequest[]): number {
+  const last = new Map<string, number>();
+  let longest = 0;
+  for (const request of requests) {
+    const previous = last.get(request.path);
+    if (previous !== undefined) longest = Math.max(longest, request.receivedAt - previous);
+    last.set(request.path, request.receivedAt);
+  }
+  return longest;
+}
+
 describe('workers joining and leaving mid-stream (e2e)', () => {
   const receiver = new WebhookReceiver();
   let stack: Stack;
@@ -102,11 +118,17 @@ describe('workers joining and leaving mid-stream (e2e)', () => {
     );
     const arrivals = arrivalsOf(receiver.requests);
     const duplicates = arrivals.length - new Set(arrivals.map((a) => a.eventId)).size;
+    const stall = longestSilence(receiver.requests);
     console.log(
       `[faults] join/leave: ${ids.length} events, ${accounts.length} accounts; joins at ${joinedAt} ` +
         `and ${thirdAt} arrivals, a graceful leave at ${leftAt}; all delivered; ` +
-        `${duplicates} duplicates; order violations: ${orderViolations(arrivals).length}`,
+        `${duplicates} duplicates; order violations: ${orderViolations(arrivals).length}; ` +
+        `longest silence of an account ${stall} ms`,
     );
+    // Each change of the group pauses the accounts for a rebalance (seconds). A first attempt
+    // left claimed by a worker that no longer works on it would pause its account for the
+    // whole lease (33 s here), until the lease ran out.
+    expect(stall).toBeLessThan(LEASE_MS - 10_000);
     expect(orderViolations(arrivals)).toEqual([]);
     // Claims in Postgres keep a recorded first attempt from being made again by the next owner.
     expect(duplicates).toBe(0);
