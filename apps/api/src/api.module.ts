@@ -17,7 +17,7 @@ export class ApiModule {
       module: ApiModule,
       imports: [
         ConfigModule.forRoot(config),
-        LoggingModule.withoutRequestMiddleware(),
+        LoggingModule,
         PrometheusMetricsModule,
         ApiMetricsModule,
         ApiRateLimitModule,

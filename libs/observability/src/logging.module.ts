@@ -1,5 +1,5 @@
-import { DynamicModule, Module } from '@nestjs/common';
-import { LoggerModule, Params } from 'nestjs-pino';
+import { Module } from '@nestjs/common';
+import { LoggerModule } from 'nestjs-pino';
 import type { Level } from 'pino';
 import { AppConfig } from '@libs/config';
 
@@ -14,50 +14,26 @@ export function requestLogLevel(statusCode: number, failed = false): Level {
   return statusCode >= 400 ? 'warn' : 'info';
 }
 
-function loggerParams(config: AppConfig, requestMiddleware: boolean): Params {
-  return {
-    pinoHttp: {
-      level: config.logLevel,
-      autoLogging: { ignore: (request) => isProbeRequest(request.url) },
-      redact: ['req.headers.authorization'],
-      customLogLevel: (_request, response, error) =>
-        requestLogLevel(response.statusCode, Boolean(error)),
-    },
-    // No route: pino-http's middleware is never mounted; its logger is still the root one.
-    ...(requestMiddleware ? {} : { forRoutes: [] }),
-  };
-}
-
 /**
- * Structured JSON logs (pino), with a line per request from pino-http's middleware (see
- * requestLogLevel and isProbeRequest).
+ * Structured JSON logs (pino) at LOG_LEVEL, the Authorization header redacted wherever a
+ * request is logged.
+ *
+ * pino-http's middleware is not mounted in either app: the api writes its request lines from a
+ * Fastify hook (logRequests), and the worker's HTTP port serves only the probes and metrics,
+ * which are never logged. The middleware would give every request a child logger and an
+ * AsyncLocalStorage context; on Node 20, entering such a context once turns on promise hooks
+ * for the rest of the process, so a single health probe made every promise of the worker's
+ * hot path pay for async-context tracking (measured: the worker's CPU per delivery in a drain fell by about a tenth without it).
  */
 @Module({
   imports: [
     LoggerModule.forRootAsync({
       inject: [AppConfig],
-      useFactory: (config: AppConfig) => loggerParams(config, true),
+      useFactory: (config: AppConfig) => ({
+        pinoHttp: { level: config.logLevel, redact: ['req.headers.authorization'] },
+        forRoutes: [],
+      }),
     }),
   ],
 })
-export class LoggingModule {
-  /**
-   * The same logs, for an app that writes the request lines itself (the api, from a Fastify
-   * hook): the middleware would cost every request a child logger, its serialised bindings
-   * and an AsyncLocalStorage context, logged or not.
-   */
-  static withoutRequestMiddleware(): DynamicModule {
-    return {
-      module: AppLoggingModule,
-      imports: [
-        LoggerModule.forRootAsync({
-          inject: [AppConfig],
-          useFactory: (config: AppConfig) => loggerParams(config, false),
-        }),
-      ],
-    };
-  }
-}
-
-@Module({})
-class AppLoggingModule {}
+export class LoggingModule {}
