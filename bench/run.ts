@@ -5,6 +5,8 @@
  * `--mode both` measures the two side by side in one run (their own api, worker and accounts
  * each, one after the other), and the results file gets the direct figures under `direct`.
  *
+ * 0. The broker gets a few seconds of warm-up traffic first (bench/broker-warm-up.ts): a fresh
+ *    JVM would otherwise charge its JIT compilation to the first phase.
  * 1. Throughput: N events over M accounts (one webhook each, on a local receiver) published
  *    through POST /v1/events; ingest_per_s counts the 202s. By default the worker starts once
  *    the events are all accepted and drains the backlog (--live runs it during ingest instead);
@@ -27,6 +29,7 @@ import {
   onShutdownSignal,
   signalExitCode,
 } from '../scripts/infra/process';
+import { warmUpBroker } from './broker-warm-up';
 import { sleep } from './concurrency';
 import { accountIds, makeEvents } from './events';
 import { KeepAlivePoster } from './http-client';
@@ -167,6 +170,15 @@ async function setUp(options: BenchOptions): Promise<Run> {
   const infra = await prepare(cleanup);
   const runId = randomBytes(4).toString('hex');
   if (infra.externalKafka) deleteTopicsAtEnd(infra.brokers, runId);
+  const warmUpStarted = performance.now();
+  console.error('[bench] warming the broker up ...');
+  const rounds = await warmUpBroker(
+    infra.brokers,
+    `bench-warm-up-${runId}`,
+    `bench-warm-up-${runId}`,
+  );
+  const warmUp = formatSeconds(performance.now() - warmUpStarted);
+  console.error(`[bench] broker warm-up: produce requests per round ${rounds.join(', ')}`);
 
   const receiver = new LeanReceiver();
   await receiver.start();
@@ -183,6 +195,7 @@ async function setUp(options: BenchOptions): Promise<Run> {
     timings: [],
   };
   run.timings.push(['setup', 'infrastructure', formatSeconds(performance.now() - setupStarted)]);
+  run.timings.push(['setup', 'broker warm-up (included)', warmUp]);
   return run;
 }
 
