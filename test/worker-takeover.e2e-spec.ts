@@ -1,4 +1,6 @@
 /** Fault suite: workers killed, joining and leaving mid-stream; figures printed per run. */
+import { AssignerProtocol, Kafka, logLevel } from 'kafkajs';
+import { Client } from 'pg';
 import {
   ReceivedRequest,
   Stack,
@@ -135,4 +137,90 @@ describe('workers joining and leaving mid-stream (e2e)', () => {
     expect(second.alive && third.alive).toBe(true);
     expect(leftAt).toBeLessThan(ids.length);
   }, 240_000);
+});
+
+/** Members of the stack's consumer group that hold partitions, once the group is stable. */
+async function membersWithPartitions(stack: Stack): Promise<number> {
+  const admin = new Kafka({
+    brokers: stack.env.KAFKA_BROKERS.split(','),
+    logLevel: logLevel.NOTHING,
+  }).admin();
+  await admin.connect();
+  try {
+    const { groups } = await admin.describeGroups([stack.env.KAFKA_CONSUMER_GROUP]);
+    const group = groups[0];
+    if (group?.state !== 'Stable') return 0;
+    return group.members.filter((member) => {
+      const decoded = AssignerProtocol.MemberAssignment.decode(member.memberAssignment);
+      return Object.values(decoded?.assignment ?? {}).some((partitions) => partitions.length > 0);
+    }).length;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+describe('a rebalance while the worker waits on Postgres (e2e)', () => {
+  const receiver = new WebhookReceiver();
+  let stack: Stack;
+  let database: Client;
+
+  beforeAll(async () => {
+    await receiver.start();
+    stack = await Stack.start();
+    database = new Client({ connectionString: stack.databaseUrl });
+    await database.connect();
+  });
+
+  afterAll(async () => {
+    await database?.end();
+    await stack?.stop();
+    await receiver.stop();
+  });
+
+  it('gives back the first deliveries its stores claimed, so the new owners need not wait out a lease', async () => {
+    const accounts = Array.from({ length: 20 }, () => uniqueAccountId('handover'));
+    await subscribe(stack, receiver, accounts);
+    // Every account's lane is idle, so each store also claims the event's first delivery.
+    // The lock holds those stores (and every other write to deliveries) until it is released.
+    await database.query('BEGIN');
+    await database.query('LOCK TABLE deliveries IN SHARE ROW EXCLUSIVE MODE');
+    const ids = await stack.produce(sequencedEvents(accounts, 1));
+    const waitingOnTheLock = async () =>
+      (
+        await database.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+           WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+        )
+      ).rows[0].n;
+    await eventually(async () => expect(await waitingOnTheLock()).toBeGreaterThan(0), {
+      timeoutMs: 30_000,
+    });
+    // A second worker joins: the first drops every message it was working on (their stores
+    // still waiting) and the partitions are shared out again.
+    const second = await stack.addWorker();
+    await eventually(async () => expect(await membersWithPartitions(stack)).toBe(2), {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+    });
+    await database.query('COMMIT');
+    const releasedAt = Date.now();
+
+    await eventually(
+      () =>
+        expect(new Set(arrivalsOf(receiver.requests).map((a) => a.eventId)).size).toBe(ids.length),
+      { timeoutMs: 90_000, intervalMs: 100 },
+    );
+    const lastArrival = Math.max(...receiver.requests.map((request) => request.receivedAt));
+    const arrivals = arrivalsOf(receiver.requests);
+    const duplicates = arrivals.length - new Set(arrivals.map((a) => a.eventId)).size;
+    console.log(
+      `[faults] rebalance during stores: ${ids.length} events; all delivered ` +
+        `${lastArrival - releasedAt} ms after Postgres let the stores through; ${duplicates} duplicates`,
+    );
+    // Each store committed a claim for a worker that no longer owned the message: had the
+    // claims not been given back, the next owners would have waited out the lease (33 s).
+    expect(lastArrival - releasedAt).toBeLessThan(LEASE_MS - 10_000);
+    expect(duplicates).toBe(0);
+    expect(second.alive).toBe(true);
+  }, 180_000);
 });
