@@ -21,6 +21,16 @@ describe('parseEventMessage', () => {
     expect(parsed.valid && serializeEvent(parsed.event)).toBe(JSON.stringify(valid));
   });
 
+  it('posts data as it came, keys that name prototypes included', () => {
+    const text = JSON.stringify(valid).replace(
+      '"data":{',
+      '"data":{"__proto__":{"polluted":true},"constructor":{"prototype":1},',
+    );
+    const parsed = parseEventMessage(text);
+    expect(parsed.valid && serializeEvent(parsed.event)).toBe(text);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
   it.each<[string, Buffer | string | null, RegExp]>([
     ['a null value (tombstone)', null, /empty/],
     ['an empty value', Buffer.alloc(0), /empty/],

@@ -1,4 +1,3 @@
-import { plainToInstance } from 'class-transformer';
 import { ValidationError, validateSync } from 'class-validator';
 import { MAX_JSON_DEPTH, exceedsJsonDepth } from './json-depth';
 import { WebhookEventMessage } from './webhook-event';
@@ -41,7 +40,7 @@ export function parseEventMessage(
     return invalid('too_deep', `message value nests deeper than ${MAX_JSON_DEPTH} levels`);
   }
   try {
-    const event = plainToInstance(WebhookEventMessage, json);
+    const event = eventOf(json as Record<string, unknown>);
     const errors = validateSync(event, { whitelist: true });
     if (errors.length > 0) {
       return invalid('invalid_event', describeValidationErrors(errors).join('; '));
@@ -51,6 +50,29 @@ export function parseEventMessage(
     // Not expected once the depth is bounded; a validator bug must not jam the partition.
     return invalid('invalid_event', `message value could not be validated: ${String(error)}`);
   }
+}
+
+/**
+ * The event's own fields, read by name: anything else in the object stays behind, and `data`
+ * is kept as parsed (posted to the webhooks as is), not copied (class-transformer's
+ * plainToInstance would copy every nested value, a few percent of the worker's CPU).
+ */
+function eventOf(json: Record<string, unknown>): WebhookEventMessage {
+  const event = new WebhookEventMessage();
+  Object.assign(event, {
+    id: ownField(json, 'id'),
+    type: ownField(json, 'type'),
+    account_id: ownField(json, 'account_id'),
+    campaign_id: ownField(json, 'campaign_id'),
+    data: ownField(json, 'data'),
+    timestamp: ownField(json, 'timestamp'),
+  });
+  return event;
+}
+
+/** A field of the parsed object itself, never one inherited from Object.prototype. */
+function ownField(json: Record<string, unknown>, name: string): unknown {
+  return Object.hasOwn(json, name) ? json[name] : undefined;
 }
 
 function invalid(code: InvalidMessageCode, reason: string): ParsedEventMessage {
