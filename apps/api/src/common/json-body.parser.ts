@@ -18,7 +18,7 @@ export function acceptJsonBodies(fastify: FastifyInstance, maxBytes: number): vo
   fastify.addContentTypeParser(
     'application/json',
     (request: FastifyRequest, payload: IncomingMessage): Promise<unknown> =>
-      readJsonBody(request.headers, payload, maxBytes),
+      readJsonBody(request.headers, payload, maxBytes, (text) => bodyTexts.set(request, text)),
   );
   fastify.addContentTypeParser('*', (_request, payload, done) => {
     payload.resume();
@@ -26,15 +26,28 @@ export function acceptJsonBodies(fastify: FastifyInstance, maxBytes: number): vo
   });
 }
 
+/** The text of each JSON body read, for as long as its request lives. */
+const bodyTexts = new WeakMap<FastifyRequest, string>();
+
+/**
+ * The JSON text the body of `request` was parsed from (decompressed and decoded), as the
+ * client sent it; undefined for a request whose body was not read as JSON.
+ */
+export function jsonBodyText(request: FastifyRequest): string | undefined {
+  return bodyTexts.get(request);
+}
+
 export async function readJsonBody(
   headers: IncomingHttpHeaders,
   payload: Readable,
   maxBytes: number,
+  onText?: (text: string) => void,
 ): Promise<unknown> {
   const decoder = decoderFor(headers['content-type']);
   if (decoder === undefined) throw await afterDraining(payload, 'charset.unsupported');
   const bytes = await readBytes(headers, payload, maxBytes);
   const text = decoder === 'utf-8' ? utf8(bytes) : decoder.decode(bytes);
+  onText?.(text);
   if (text.length === 0) return {};
   // Express's strict mode: a bare string, number or literal is no request body.
   const first = text.trimStart()[0];

@@ -1,4 +1,4 @@
-import { Body, Get, Headers, HttpCode, HttpStatus, Param, Post, Query } from '@nestjs/common';
+import { Body, Get, Headers, HttpCode, HttpStatus, Param, Post, Query, Req } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
   ApiConflictResponse,
@@ -8,10 +8,12 @@ import {
   ApiOkResponse,
   ApiPayloadTooLargeResponse,
 } from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
 import { AccountScope } from '../auth/account-scope';
 import { CurrentScope } from '../auth/current-scope.decorator';
 import { V1Controller } from '../auth/v1-controller.decorator';
 import { ExternalIdPipe } from '../common/external-id.pipe';
+import { dataAsSent } from './data-as-sent';
 import { EventResponse } from './event.response';
 import { GetEventQuery } from './get-event.query';
 import { GetEventUseCase } from './get-event.use-case';
@@ -41,8 +43,10 @@ export class EventsController {
   async publish(
     @Body() request: PublishEventRequest,
     @CurrentScope() scope: AccountScope,
+    @Req() httpRequest: FastifyRequest,
     @Headers('idempotency-key') idempotencyKey?: string,
   ): Promise<PublishEventResponse> {
+    request.data = dataAsSent(httpRequest, request.data);
     const id = await this.publishEvent.execute(
       request,
       scope,
