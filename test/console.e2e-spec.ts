@@ -118,12 +118,13 @@ describe('delivery console (e2e, browser)', () => {
   /** Visible text of the rows of the first table on the page. */
   const rows = () => page.locator('main table tbody tr');
 
-  async function deliveryIds(): Promise<(string | null)[]> {
-    const ids: (string | null)[] = [];
-    for (let i = 0; i < (await rows().count()); i += 1) {
-      ids.push(await rows().nth(i).getAttribute('data-delivery-id'));
-    }
-    return ids;
+  /**
+   * The delivery ids of the rows, read in one go: row by row, a re-render between the count
+   * and a read (the previous page still shown when the new one arrives) would leave the read
+   * waiting for a row that no longer exists.
+   */
+  function deliveryIds(): Promise<(string | null)[]> {
+    return rows().evaluateAll((found) => found.map((row) => row.getAttribute('data-delivery-id')));
   }
 
   async function screenshot(name: string): Promise<void> {
