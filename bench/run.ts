@@ -172,13 +172,14 @@ async function setUp(options: BenchOptions): Promise<Run> {
   if (infra.externalKafka) deleteTopicsAtEnd(infra.brokers, runId);
   const warmUpStarted = performance.now();
   console.error('[bench] warming the broker up ...');
-  const rounds = await warmUpBroker(
-    infra.brokers,
-    `bench-warm-up-${runId}`,
-    `bench-warm-up-${runId}`,
+  // Best effort: a failed warm-up leaves a colder broker, not a failed run.
+  await warmUpBroker(infra.brokers, `bench-warm-up-${runId}`, `bench-warm-up-${runId}`).then(
+    (rounds) =>
+      console.error(`[bench] broker warm-up: produce requests per round ${rounds.join(', ')}`),
+    (error: unknown) =>
+      console.error(`[bench] broker warm-up failed, going on: ${errorMessage(error)}`),
   );
   const warmUp = formatSeconds(performance.now() - warmUpStarted);
-  console.error(`[bench] broker warm-up: produce requests per round ${rounds.join(', ')}`);
 
   const receiver = new LeanReceiver();
   await receiver.start();

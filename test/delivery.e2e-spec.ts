@@ -154,7 +154,12 @@ describe.each(MODES)('delivery from the api to webhooks, %s mode (e2e)', (mode) 
   it('delivers data whose keys name prototypes as it was sent', async () => {
     // Keys any JSON object may have: an object-mapping library once crashed on "constructor"
     // in the worker, which then dead-lettered an event the api had accepted.
-    const data = { constructor: 'Bob the Builder', ['__proto__']: { role: 'admin' }, n: 7 };
+    const data = {
+      constructor: 'Bob the Builder',
+      ['__proto__']: { role: 'admin' },
+      prototype: true,
+      n: 7,
+    };
     const published = await stack.api.post<{ id: string }>('/v1/events', {
       type: 'profile.updated',
       account_id: accountA,
@@ -166,7 +171,6 @@ describe.each(MODES)('delivery from the api to webhooks, %s mode (e2e)', (mode) 
     await eventually(() => expect(delivered()).toBeDefined());
     const body = delivered()?.body ?? '';
     expect(body).toContain(`"data":${JSON.stringify(data)}`);
-    expect(({} as Record<string, unknown>).role).toBeUndefined();
   });
 
   it('delivers an event published twice with the same id only once', async () => {

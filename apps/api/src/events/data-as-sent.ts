@@ -2,6 +2,12 @@ import type { FastifyRequest } from 'fastify';
 import { jsonBodyText } from '../common/json-body.parser';
 
 /**
+ * Text without these holds no key the pipe strips: "__proto__" and "prototype" contain
+ * "proto", and a key spelled with escapes (\u005f_proto__) contains a backslash.
+ */
+const MAY_HOLD_STRIPPED_KEYS = /proto|constructor|\\/;
+
+/**
  * The event's `data` exactly as the client sent it. Nest's ValidationPipe deletes every key
  * named `__proto__`, `prototype` or `constructor`, at any depth, from a body before it builds
  * the request object (a guard against prototype pollution): legitimate fields of an event's
@@ -9,14 +15,14 @@ import { jsonBodyText } from '../common/json-body.parser';
  * word. So the data is read again from the body's text. JSON.parse makes such keys ordinary own
  * properties (it never sets a prototype), the event only ever travels as JSON, and the rest of
  * the request was validated from the very same text (its depth included, checked before the
- * pipe strips anything).
+ * pipe strips anything). Most bodies hold none of these keys and are not read again.
  */
 export function dataAsSent(
   request: FastifyRequest,
   validated: Record<string, unknown>,
 ): Record<string, unknown> {
   const text = jsonBodyText(request);
-  if (text === undefined) return validated;
+  if (text === undefined || !MAY_HOLD_STRIPPED_KEYS.test(text)) return validated;
   const body: unknown = JSON.parse(text);
   const data: unknown =
     typeof body === 'object' && body !== null && Object.hasOwn(body, 'data')
