@@ -10,6 +10,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
+import { createTopic } from './raw-pipeline';
 
 /** The traffic runs in rounds of this length until a round is no faster than the best before. */
 const ROUND_MS = 4_000;
@@ -37,16 +38,7 @@ export async function warmUpBroker(
     brokers: brokers.split(','),
     logLevel: logLevel.NOTHING,
   });
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    await admin.createTopics({
-      topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }],
-      waitForLeaders: true,
-    });
-  } finally {
-    await admin.disconnect();
-  }
+  await createTopic(kafka, topic, PARTITIONS);
   const producer = kafka.producer({
     createPartitioner: Partitioners.DefaultPartitioner,
     allowAutoTopicCreation: false,

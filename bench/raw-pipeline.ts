@@ -71,7 +71,8 @@ export function stopRawConsumer(consumer: ChildProcess): Promise<void> {
   return stopChild(consumer, CONSUMER_STOP_GRACE_MS);
 }
 
-async function createTopic(kafka: Kafka, topic: string, partitions: number): Promise<void> {
+/** Creates the topic and waits for its partitions' leaders. */
+export async function createTopic(kafka: Kafka, topic: string, partitions: number): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
