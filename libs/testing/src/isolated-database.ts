@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
+import { DataSource } from 'typeorm';
 import { loadEncryptionConfig } from '@libs/config';
-import { runMigrations } from '@libs/persistence';
-import { TEST_ENCRYPTION_KEYS, requiredVariable } from './test-environment';
+import { DeliveryRepository, dataSourceOptions, runMigrations } from '@libs/persistence';
+import { TEST_ENCRYPTION_KEYS, requiredVariable, testWebhookCredentials } from './test-environment';
 
 export interface IsolatedDatabase {
   url: string;
@@ -43,5 +44,39 @@ async function withAdminClient(
     await work(client);
   } finally {
     await client.end();
+  }
+}
+
+/** An isolated database, a DataSource on it and the delivery repository over that. */
+export interface IsolatedDeliveries {
+  database: IsolatedDatabase;
+  dataSource: DataSource;
+  deliveries: DeliveryRepository;
+  /** Closes the DataSource, then drops the database. */
+  close(): Promise<void>;
+}
+
+/** For tests of the delivery repository and what builds on it, on a real Postgres. */
+export async function openIsolatedDeliveries(
+  poolSize: number,
+  options: { genericPlans?: boolean } = {},
+): Promise<IsolatedDeliveries> {
+  const database = await createIsolatedDatabase();
+  try {
+    const dataSource = await new DataSource(
+      dataSourceOptions(database.url, poolSize, options),
+    ).initialize();
+    return {
+      database,
+      dataSource,
+      deliveries: new DeliveryRepository(dataSource, testWebhookCredentials()),
+      close: async () => {
+        await dataSource.destroy();
+        await database.drop();
+      },
+    };
+  } catch (error) {
+    await database.drop();
+    throw error;
   }
 }

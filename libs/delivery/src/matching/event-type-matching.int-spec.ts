@@ -1,11 +1,10 @@
 import { DataSource } from 'typeorm';
-import { DeliveryRepository, dataSourceOptions } from '@libs/persistence';
+import { DeliveryRepository } from '@libs/persistence';
 import {
-  IsolatedDatabase,
-  createIsolatedDatabase,
+  IsolatedDeliveries,
+  openIsolatedDeliveries,
   insertTestWebhook,
   testIncomingEvent,
-  testWebhookCredentials,
   uniqueAccountId,
 } from '@libs/testing';
 import { matchesEventType } from './event-type-matcher';
@@ -15,7 +14,7 @@ import { matchesEventType } from './event-type-matcher';
  * api with `matchesEventType`: both must choose the same ones, whatever the patterns.
  */
 describe('event type matching in Postgres and in TypeScript', () => {
-  let database: IsolatedDatabase;
+  let isolated: IsolatedDeliveries;
   let dataSource: DataSource;
   let deliveries: DeliveryRepository;
 
@@ -46,14 +45,12 @@ describe('event type matching in Postgres and in TypeScript', () => {
   ];
 
   beforeAll(async () => {
-    database = await createIsolatedDatabase();
-    dataSource = await new DataSource(dataSourceOptions(database.url, 2)).initialize();
-    deliveries = new DeliveryRepository(dataSource, testWebhookCredentials());
+    isolated = await openIsolatedDeliveries(2);
+    ({ dataSource, deliveries } = isolated);
   });
 
   afterAll(async () => {
-    await dataSource?.destroy();
-    await database?.drop();
+    await isolated?.close();
   });
 
   it('chooses the webhooks matchesEventType chooses, in the order they were created', async () => {

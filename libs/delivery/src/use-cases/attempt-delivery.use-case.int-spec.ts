@@ -2,16 +2,15 @@ import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
 import { DataSource } from 'typeorm';
 import { AppConfig, loadConfig } from '@libs/config';
-import { DeliveryRepository, dataSourceOptions } from '@libs/persistence';
+import { DeliveryRepository } from '@libs/persistence';
 import {
-  IsolatedDatabase,
+  IsolatedDeliveries,
   TEST_ADMIN_KEY,
   TEST_ENCRYPTION_KEYS,
   WebhookReceiver,
-  createIsolatedDatabase,
+  openIsolatedDeliveries,
   insertTestWebhook,
   testIncomingEvent,
-  testWebhookCredentials,
   uniqueAccountId,
 } from '@libs/testing';
 import { WebhookHttpClient } from '../http/webhook-http-client';
@@ -38,7 +37,7 @@ class LongerLeaseAttempts extends AttemptDeliveryUseCase {
 }
 
 describe('first attempts waiting for a send slot, on a real Postgres and a real receiver', () => {
-  let database: IsolatedDatabase;
+  let isolated: IsolatedDeliveries;
   let dataSource: DataSource;
   let deliveries: DeliveryRepository;
   let client: WebhookHttpClient;
@@ -48,13 +47,12 @@ describe('first attempts waiting for a send slot, on a real Postgres and a real 
   const accountId = uniqueAccountId('slots');
 
   beforeAll(async () => {
-    database = await createIsolatedDatabase();
-    dataSource = await new DataSource(dataSourceOptions(database.url, 4)).initialize();
-    deliveries = new DeliveryRepository(dataSource, testWebhookCredentials());
+    isolated = await openIsolatedDeliveries(4);
+    ({ dataSource, deliveries } = isolated);
     receiver = await new WebhookReceiver().start();
     config = loadConfig({
       KAFKA_BROKERS: '127.0.0.1:1',
-      DATABASE_URL: database.url,
+      DATABASE_URL: isolated.database.url,
       ADMIN_API_KEY: TEST_ADMIN_KEY,
       ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
       WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
@@ -68,8 +66,7 @@ describe('first attempts waiting for a send slot, on a real Postgres and a real 
   afterAll(async () => {
     await client?.onApplicationShutdown();
     await receiver?.stop();
-    await dataSource?.destroy();
-    await database?.drop();
+    await isolated?.close();
   });
 
   /** One send slot, busy for `busyMs` from now on; claims are not limited. */

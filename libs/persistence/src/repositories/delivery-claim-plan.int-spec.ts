@@ -1,13 +1,11 @@
 import { DataSource } from 'typeorm';
 import {
-  IsolatedDatabase,
-  createIsolatedDatabase,
+  IsolatedDeliveries,
+  openIsolatedDeliveries,
   insertTestWebhook,
   testIncomingEvent,
-  testWebhookCredentials,
   uniqueAccountId,
 } from '@libs/testing';
-import { dataSourceOptions } from '../data-source';
 import { DeliveryRepository } from './delivery.repository';
 
 interface PlanNode {
@@ -34,18 +32,15 @@ describe.each([
 ])(
   'claiming a first attempt on a real Postgres with a backlog and stale statistics, %s',
   (_, genericPlans) => {
-    let database: IsolatedDatabase;
+    let isolated: IsolatedDeliveries;
     let dataSource: DataSource;
     let deliveries: DeliveryRepository;
     const accountId = uniqueAccountId('plan');
 
     beforeAll(async () => {
-      database = await createIsolatedDatabase();
       // One connection: the statement the repository prepares is there to be explained.
-      dataSource = await new DataSource(
-        dataSourceOptions(database.url, 1, { genericPlans }),
-      ).initialize();
-      deliveries = new DeliveryRepository(dataSource, testWebhookCredentials());
+      isolated = await openIsolatedDeliveries(1, { genericPlans });
+      ({ dataSource, deliveries } = isolated);
       await dataSource.query(`ALTER TABLE deliveries SET (autovacuum_enabled = false)`);
       await insertTestWebhook(dataSource, accountId);
       // Statistics taken while nothing was pending...
@@ -61,8 +56,7 @@ describe.each([
     }, 60_000);
 
     afterAll(async () => {
-      await dataSource?.destroy();
-      await database?.drop();
+      await isolated?.close();
     });
 
     it('finds the delivery through its primary key, never through the status indexes', async () => {

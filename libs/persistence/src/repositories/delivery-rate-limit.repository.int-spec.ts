@@ -1,19 +1,17 @@
 import { DataSource } from 'typeorm';
 import {
-  IsolatedDatabase,
-  createIsolatedDatabase,
-  testWebhookCredentials,
+  IsolatedDeliveries,
+  openIsolatedDeliveries,
   uniqueAccountId,
   insertTestWebhook,
   testIncomingEvent,
 } from '@libs/testing';
-import { dataSourceOptions } from '../data-source';
 import { DeliveryRepository } from './delivery.repository';
 
 const TAKERS = 8;
 
 describe('Per-webhook rate limits on a real Postgres', () => {
-  let database: IsolatedDatabase;
+  let isolated: IsolatedDeliveries;
   let dataSource: DataSource;
   let deliveries: DeliveryRepository;
   const accountId = uniqueAccountId('rate');
@@ -35,14 +33,12 @@ describe('Per-webhook rate limits on a real Postgres', () => {
     )[0];
 
   beforeAll(async () => {
-    database = await createIsolatedDatabase();
-    dataSource = await new DataSource(dataSourceOptions(database.url, TAKERS)).initialize();
-    deliveries = new DeliveryRepository(dataSource, testWebhookCredentials());
+    isolated = await openIsolatedDeliveries(TAKERS);
+    ({ dataSource, deliveries } = isolated);
   });
 
   afterAll(async () => {
-    await dataSource?.destroy();
-    await database?.drop();
+    await isolated?.close();
   });
 
   it('never lets concurrent takers exceed the burst plus the rate times the time', async () => {

@@ -1,14 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import {
-  IsolatedDatabase,
-  createIsolatedDatabase,
-  testWebhookCredentials,
+  IsolatedDeliveries,
+  openIsolatedDeliveries,
   uniqueAccountId,
   insertTestWebhook,
   testIncomingEvent,
 } from '@libs/testing';
-import { dataSourceOptions } from '../data-source';
 import { AttemptRecord, DeliveryRepository } from './delivery.repository';
 
 /** A scheduled attempt the receiver answered with `status` and `body`. */
@@ -24,7 +22,7 @@ function answered(status: number, body: string): AttemptRecord {
 }
 
 describe('DeliveryRepository on a real Postgres', () => {
-  let database: IsolatedDatabase;
+  let isolated: IsolatedDeliveries;
   let dataSource: DataSource;
   let deliveries: DeliveryRepository;
   let webhookIds: string[];
@@ -35,17 +33,15 @@ describe('DeliveryRepository on a real Postgres', () => {
     (await dataSource.query(`SELECT status FROM deliveries WHERE id = $1`, [id]))[0].status;
 
   beforeAll(async () => {
-    database = await createIsolatedDatabase();
-    dataSource = await new DataSource(dataSourceOptions(database.url, 4)).initialize();
-    deliveries = new DeliveryRepository(dataSource, testWebhookCredentials());
+    isolated = await openIsolatedDeliveries(4);
+    ({ dataSource, deliveries } = isolated);
     webhookIds = [await insertWebhook(accountId), await insertWebhook(accountId)];
   });
 
   const insertWebhook = (owner: string) => insertTestWebhook(dataSource, owner);
 
   afterAll(async () => {
-    await dataSource?.destroy();
-    await database?.drop();
+    await isolated?.close();
   });
 
   it('stores an event and its deliveries once, however often the message is read', async () => {
