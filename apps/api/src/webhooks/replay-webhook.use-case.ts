@@ -23,7 +23,7 @@ export class ReplayWebhookUseCase {
     id: string,
     request: ReplayWebhookRequest,
     scope: AccountScope,
-  ): Promise<{ queued: number; nextSince: Date | null }> {
+  ): Promise<{ queued: number; nextSince: string | null }> {
     const webhook = await this.findWebhook.execute(id, scope);
     if (!webhook.enabled) {
       throw new ApiError(
@@ -36,6 +36,19 @@ export class ReplayWebhookUseCase {
     if (until !== null && until <= since) {
       throw new ApiError(ApiErrorCode.InvalidTimeWindow, 'until must be later than since');
     }
-    return this.deliveries.requestReplay(webhook.id, since, until, REPLAY_LIMIT);
+    // A `since` taken from `next_since` carries microseconds, which a Date cannot hold.
+    return this.deliveries.requestReplay(
+      webhook.id,
+      since,
+      until,
+      REPLAY_LIMIT,
+      microsecondsPastMillisecond(request.since),
+    );
   }
+}
+
+/** The 4th to 6th fractional digits of an RFC 3339 time, as microseconds (0-999). */
+export function microsecondsPastMillisecond(time: string): number {
+  const fraction = /\.(\d+)/.exec(time)?.[1] ?? '';
+  return Number(fraction.slice(3, 6).padEnd(3, '0'));
 }

@@ -132,7 +132,7 @@ export class WebhooksController {
     @CurrentScope() scope: AccountScope,
   ): Promise<ReplayWebhookResponse> {
     const { queued, nextSince } = await this.replayWebhook.execute(id, request, scope);
-    return { queued, next_since: nextSince?.toISOString() ?? null };
+    return { queued, next_since: nextSince };
   }
 
   /** Deliveries by status, attempt success rate, last success and failure, over 24 hours. */

@@ -361,11 +361,18 @@ describe('DeliveryRepository on a real Postgres', () => {
     ]);
     const page = await deliveries.requestReplay(busy, since, null, 5);
     expect(page.queued).toBe(5);
-    const [sixth] = await dataSource.query(`SELECT created_at FROM deliveries WHERE id = $1`, [
-      busyIds[5],
-    ]);
-    expect(page.nextSince).toEqual(sixth.created_at);
-    expect(await deliveries.requestReplay(busy, page.nextSince ?? since, null, 5)).toEqual({
+    // The sixth delivery's time to the microsecond: in a millisecond shared with the fifth, a
+    // rounded time would make the next page take the fifth again.
+    const [sixth] = await dataSource.query(
+      `SELECT created_at, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+         AS exact FROM deliveries WHERE id = $1`,
+      [busyIds[5]],
+    );
+    expect(page.nextSince).toBe(sixth.exact);
+    expect(new Date(page.nextSince ?? 0).getTime()).toBe(sixth.created_at.getTime());
+    const next = page.nextSince ?? '';
+    const micros = Number(/\.\d{3}(\d{3})/.exec(next)?.[1] ?? 0);
+    expect(await deliveries.requestReplay(busy, new Date(next), null, 5, micros)).toEqual({
       queued: 2,
       nextSince: null,
     });

@@ -483,18 +483,22 @@ export class DeliveryRepository {
   /**
    * Asks for one more attempt of each delivery of the webhook created in [since, until),
    * oldest first, at most `limit` of them. Returns how many were asked for, and when the
-   * window held more, the creation time of the first one left out: where to continue.
+   * window held more, the creation time of the first one left out (RFC 3339, to the
+   * microsecond): where to continue.
    */
   async requestReplay(
     webhookId: string,
     since: Date,
     until: Date | null,
     limit: number,
-  ): Promise<{ queued: number; nextSince: Date | null }> {
-    const [row]: { queued: number; next_since: Date | null }[] = await this.sql(
+    /** Microseconds past `since`'s millisecond (0-999): a `nextSince` given back is exact. */
+    sinceMicros = 0,
+  ): Promise<{ queued: number; nextSince: string | null }> {
+    const [row]: { queued: number; next_since: string | null }[] = await this.sql(
       `WITH window_rows AS (
          SELECT id, created_at, seq FROM deliveries
-         WHERE webhook_id = $1 AND created_at >= $2 AND ($3::timestamptz IS NULL OR created_at < $3)
+         WHERE webhook_id = $1 AND created_at >= $2::timestamptz + $5 * interval '1 microsecond'
+           AND ($3::timestamptz IS NULL OR created_at < $3)
            AND status <> 'delivering'
          ORDER BY created_at, seq
          LIMIT $4 + 1
@@ -506,9 +510,11 @@ export class DeliveryRepository {
          RETURNING 1
        )
        SELECT (SELECT count(*)::int FROM requested) AS queued,
-              (SELECT created_at FROM window_rows ORDER BY created_at, seq OFFSET $4 LIMIT 1)
-                AS next_since`,
-      [webhookId, since, until, limit],
+              -- To the microsecond, as stored: a JavaScript Date would round it down to the
+              -- millisecond, and the next call would take the rows of that millisecond again.
+              (SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+               FROM window_rows ORDER BY created_at, seq OFFSET $4 LIMIT 1) AS next_since`,
+      [webhookId, since, until, limit, sinceMicros],
     );
     return { queued: row.queued, nextSince: row.next_since };
   }
