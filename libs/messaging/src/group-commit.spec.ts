@@ -71,6 +71,28 @@ describe('GroupCommit', () => {
     expect(write.batches).toEqual([[1, 2], [3, 4], [5]]);
   });
 
+  it('keeps items out of one batch when any of their conflict keys is taken', async () => {
+    const write = new ControlledWrite();
+    // 1 and 2 share "b"; 3 shares "a" with 1; 4 shares nothing.
+    const keys: Record<number, string[]> = { 1: ['a', 'b'], 2: ['b'], 3: ['c', 'a'], 4: ['d'] };
+    const commit = new GroupCommit(write.write, {
+      maxBatch: 10,
+      maxInFlight: 1,
+      conflictKey: (item: number) => keys[item],
+    });
+    const results = [1, 2, 3, 4].map((item) => commit.submit(item));
+    await settle();
+    expect(write.batches).toEqual([[1, 4]]);
+    write.finishNext();
+    await settle();
+    expect(write.batches).toEqual([
+      [1, 4],
+      [2, 3],
+    ]);
+    write.finishNext();
+    await expect(Promise.all(results)).resolves.toEqual([10, 20, 30, 40]);
+  });
+
   it('keeps a write within maxWeight, and writes an item heavier than that alone', async () => {
     const write = new ControlledWrite();
     const commit = new GroupCommit(write.write, {

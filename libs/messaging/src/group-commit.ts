@@ -12,10 +12,11 @@ export interface GroupCommitOptions<I> {
   /** Items waiting for a write at most; beyond it `submit` refuses at once (GroupCommitFullError). */
   maxWaiting?: number;
   /**
-   * Items with the same key never share a batch (a later one waits for the next): for
-   * statements that update one row per key and cannot apply two changes to it at once.
+   * Items sharing a key never share a batch (a later one waits for the next): for
+   * statements that update one row per key and cannot apply two changes to it at once. An
+   * item that touches several such rows gives several keys.
    */
-  conflictKey?: (item: I) => string;
+  conflictKey?: (item: I) => string | readonly string[];
   /**
    * When a batch of several items fails with an error this accepts, each item is written
    * again on its own, so one item the store refuses fails alone instead of its whole batch.
@@ -118,14 +119,14 @@ export class GroupCommit<I, O> {
     const left: Pending<I, O>[] = [];
     let weight = 0;
     for (const pending of this.queue) {
-      const itemKey = conflictKey?.(pending.item);
+      const itemKeys = keysOf(conflictKey?.(pending.item));
       const itemWeight = weightOf?.(pending.item) ?? 0;
       const fits =
         batch.length < maxBatch &&
         (batch.length === 0 || weight + itemWeight <= maxWeight) &&
-        (itemKey === undefined || !keys.has(itemKey));
+        !itemKeys.some((key) => keys.has(key));
       if (fits) {
-        if (itemKey !== undefined) keys.add(itemKey);
+        for (const key of itemKeys) keys.add(key);
         weight += itemWeight;
         batch.push(pending);
       } else if (conflictKey === undefined && weightOf === undefined) {
@@ -159,4 +160,9 @@ export class GroupCommit<I, O> {
       batch.forEach((pending) => pending.reject(error));
     }
   }
+}
+
+function keysOf(key: string | readonly string[] | undefined): readonly string[] {
+  if (key === undefined) return [];
+  return typeof key === 'string' ? [key] : key;
 }

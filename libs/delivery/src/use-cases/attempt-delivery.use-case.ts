@@ -33,7 +33,7 @@ const RECHECK_WEBHOOK_AFTER_MS = 1000;
 const RECORD_RETRY_RESERVE_MS = 5000;
 /**
  * Claims and outcomes of many attempts share a statement (group commit): what arrives while
- * one is being written goes in the next, up to this many.
+ * one is being written goes in the next, up to this many of each kind.
  */
 const BATCH_LIMIT = 100;
 /**
@@ -42,6 +42,9 @@ const BATCH_LIMIT = 100;
  * fifth more per delivery (`npm run bench`, pg_stat_statements), with no gain in latency.
  */
 const BATCHES_IN_FLIGHT = 1;
+
+/** A first attempt's claim or an attempt's outcome: the two share statements. */
+type Step = { claim: string } | { record: AttemptToRecord };
 
 /**
  * Runs `work` in a delivery slot (a concurrency limit the caller owns, such as p-limit's),
@@ -90,21 +93,23 @@ export interface AttemptResult {
 export class AttemptDeliveryUseCase {
   private readonly logger = new Logger(AttemptDeliveryUseCase.name);
   private readonly endpointPolicy: EndpointFailurePolicy;
-  private readonly claims = new GroupCommit<string, ClaimedDelivery | null>(
-    (deliveryIds) => this.claimBatch(deliveryIds),
-    // The same delivery asked for twice goes in two statements: only one can take it.
-    { maxBatch: BATCH_LIMIT, maxInFlight: BATCHES_IN_FLIGHT, conflictKey: (id) => id },
-  );
-  private readonly outcomes = new GroupCommit<AttemptToRecord, void>(
-    async (batch) => {
-      await this.deliveries.recordAttempts(batch, this.endpointPolicy);
-      return batch.map(() => undefined);
-    },
+  /**
+   * Claims of first attempts and outcomes go out together: one statement records the
+   * outcomes that arrived and claims the deliveries asked for meanwhile (in a drain, each
+   * lane's claim rides with other lanes' outcomes).
+   */
+  private readonly steps = new GroupCommit<Step, ClaimedDelivery | null>(
+    (batch) => this.writeSteps(batch),
     {
-      maxBatch: BATCH_LIMIT,
+      // Claims and outcomes together.
+      maxBatch: 2 * BATCH_LIMIT,
       maxInFlight: BATCHES_IN_FLIGHT,
-      // One statement updates an endpoint's health once.
-      conflictKey: ({ delivery }) => delivery.webhook.id,
+      // One statement updates an endpoint's health once, and a delivery once (the same one
+      // asked for twice goes in two statements: only one can take it).
+      conflictKey: (step) =>
+        'claim' in step
+          ? `delivery:${step.claim}`
+          : [`delivery:${step.record.delivery.id}`, `webhook:${step.record.delivery.webhook.id}`],
       // An answer Postgres refuses fails alone, and is then recorded without its body.
       retryAloneWhen: isPermanentDataError,
     },
@@ -169,7 +174,7 @@ export class AttemptDeliveryUseCase {
           return null;
         }
         const claimedAt = heldClaim?.claimedAt ?? Date.now();
-        const delivery = heldClaim?.delivery ?? (await this.claims.submit(deliveryId));
+        const delivery = heldClaim?.delivery ?? (await this.steps.submit({ claim: deliveryId }));
         if (delivery === null) return null;
         // The token is taken in the send slot, right before the request, so a wait for the
         // slot cannot bunch requests up beyond the webhook's rate.
@@ -367,15 +372,17 @@ export class AttemptDeliveryUseCase {
     const giveUpAt = claimedAt + this.leaseMs - RECORD_RETRY_RESERVE_MS;
     for (let failures = 0; ; failures += 1) {
       try {
-        await this.outcomes.submit({ delivery, attempt, transition });
+        await this.steps.submit({ record: { delivery, attempt, transition } });
         return;
       } catch (error) {
         if (isPermanentDataError(error)) {
           this.logger.warn(`Delivery ${delivery.id}: response not storable: ${String(error)}`);
-          await this.outcomes.submit({
-            delivery,
-            attempt: { ...attempt, responseBody: '[response body could not be stored]' },
-            transition,
+          await this.steps.submit({
+            record: {
+              delivery,
+              attempt: { ...attempt, responseBody: '[response body could not be stored]' },
+              transition,
+            },
           });
           return;
         }
@@ -385,10 +392,21 @@ export class AttemptDeliveryUseCase {
     }
   }
 
-  private async claimBatch(deliveryIds: string[]): Promise<(ClaimedDelivery | null)[]> {
-    const claimed = await this.deliveries.claimFirstAttempts(deliveryIds, this.leaseMs);
+  private async writeSteps(steps: Step[]): Promise<(ClaimedDelivery | null)[]> {
+    const claimIds: string[] = [];
+    const outcomes: AttemptToRecord[] = [];
+    for (const step of steps) {
+      if ('claim' in step) claimIds.push(step.claim);
+      else outcomes.push(step.record);
+    }
+    const claimed = await this.deliveries.recordAttemptsAndClaimFirst(
+      outcomes,
+      claimIds,
+      this.leaseMs,
+      this.endpointPolicy,
+    );
     const byId = new Map(claimed.map((delivery) => [delivery.id, delivery]));
-    return deliveryIds.map((id) => byId.get(id) ?? null);
+    return steps.map((step) => ('claim' in step ? (byId.get(step.claim) ?? null) : null));
   }
 
   /**

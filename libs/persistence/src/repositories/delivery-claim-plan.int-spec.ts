@@ -59,15 +59,19 @@ describe.each([
       await isolated?.close();
     });
 
-    it('finds the delivery through its primary key, never through the status indexes', async () => {
-      const [{ id }]: { id: string }[] = await dataSource.query(
-        `SELECT id FROM deliveries WHERE status = 'pending' LIMIT 1`,
-      );
-      const [claimed] = await deliveries.claimFirstAttempts([id], 60_000);
-      expect(claimed?.id).toBe(id);
+    /**
+     * The indexes in the plan of the prepared claim statement, the one that records outcomes
+     * too or the other, run with `values`.
+     */
+    async function planOf(
+      withOutcomes: boolean,
+      values: (ids: string) => string,
+    ): Promise<string[]> {
       const [{ name }]: { name: string }[] = await dataSource.query(
         `SELECT name FROM pg_prepared_statements
-       WHERE statement LIKE '%FOR UPDATE SKIP LOCKED%' AND statement LIKE '%d.id = ANY($2::uuid[])%'`,
+         WHERE statement LIKE '%FOR UPDATE SKIP LOCKED%' AND statement LIKE '%d.id = ANY($2::uuid[])%'
+           AND (statement LIKE '%INSERT INTO delivery_attempts%') = $1`,
+        [withOutcomes],
       );
       // A lane's batch: a few ids (then the status indexes looked cheaper than the key).
       const next: { id: string }[] = await dataSource.query(
@@ -76,9 +80,53 @@ describe.each([
       const ids = next.map((row) => row.id).join(',');
       // Planned as it runs (EXPLAIN without ANALYZE changes nothing).
       const [row]: { 'QUERY PLAN': [{ Plan: PlanNode }] }[] = await dataSource.query(
-        `EXPLAIN (FORMAT JSON) EXECUTE ${name}(60000, '{${ids}}', 8)`,
+        `EXPLAIN (FORMAT JSON) EXECUTE ${name}(${values(ids)})`,
       );
-      const indexes = indexesIn(row['QUERY PLAN'][0].Plan);
+      return indexesIn(row['QUERY PLAN'][0].Plan);
+    }
+
+    it('finds the delivery through its primary key, never through the status indexes', async () => {
+      const [{ id }]: { id: string }[] = await dataSource.query(
+        `SELECT id FROM deliveries WHERE status = 'pending' LIMIT 1`,
+      );
+      const [claimed] = await deliveries.claimFirstAttempts([id], 60_000);
+      expect(claimed?.id).toBe(id);
+      const indexes = await planOf(false, (ids) => `60000, '{${ids}}', 8`);
+      expect(indexes).toContain('deliveries_pkey');
+      expect(
+        indexes.filter((index) => index.startsWith('deliveries_') && index !== 'deliveries_pkey'),
+      ).toEqual([]);
+    });
+
+    it('does the same when the claim shares its statement with outcomes', async () => {
+      const [first, second]: { id: string }[] = await dataSource.query(
+        `SELECT id FROM deliveries WHERE status = 'pending' LIMIT 2`,
+      );
+      const [claimed] = await deliveries.claimFirstAttempts([first.id], 60_000);
+      if (claimed === undefined) throw new Error('expected to claim the delivery');
+      const taken = await deliveries.recordAttemptsAndClaimFirst(
+        [
+          {
+            delivery: claimed,
+            attempt: {
+              trigger: 'scheduled',
+              startedAt: new Date(),
+              durationMs: 1,
+              responseStatus: 200,
+              responseBody: 'ok',
+              error: null,
+            },
+            transition: { status: 'succeeded' },
+          },
+        ],
+        [second.id],
+        60_000,
+        { failingForMs: 60_000, minFailures: 100 },
+      );
+      expect(taken.map((delivery) => delivery.id)).toEqual([second.id]);
+      // Its outcomes: none (fourteen empty columns).
+      const noOutcomes = Array.from({ length: 14 }, () => `'{}'`).join(', ');
+      const indexes = await planOf(true, (ids) => `60000, '{${ids}}', 8, ${noOutcomes}`);
       expect(indexes).toContain('deliveries_pkey');
       expect(
         indexes.filter((index) => index.startsWith('deliveries_') && index !== 'deliveries_pkey'),

@@ -100,6 +100,87 @@ describe('DeliveryRepository on a real Postgres', () => {
     expect(attempts).toEqual([{ number: 1, response_status: 200, response_body: 'ok' }]);
   });
 
+  it('records outcomes and claims other first attempts in one call, each as it would alone', async () => {
+    const policy = { failingForMs: 60_000, minFailures: 100 };
+    const [done] = await deliveries.recordEvent(newEvent(), webhookIds.slice(0, 1));
+    const events = [newEvent(), newEvent(), newEvent()];
+    const [next, later, finished] = [
+      ...(await deliveries.recordEvent(events[0], webhookIds.slice(0, 1))),
+      ...(await deliveries.recordEvent(events[1], webhookIds.slice(0, 1))),
+      ...(await deliveries.recordEvent(events[2], webhookIds.slice(0, 1))),
+    ];
+    await dataSource.query(`UPDATE deliveries SET status = 'succeeded' WHERE id = $1`, [finished]);
+    const claimed = await deliveries.claimFirstAttempt(done, 60_000);
+    if (claimed === null) throw new Error('expected to claim the delivery');
+
+    const taken = await deliveries.recordAttemptsAndClaimFirst(
+      [{ delivery: claimed, attempt: answered(200, 'ok'), transition: { status: 'succeeded' } }],
+      [next, finished, later],
+      60_000,
+      policy,
+    );
+
+    expect(await statusOf(done)).toBe('succeeded');
+    expect(
+      await dataSource.query(`SELECT response_body FROM delivery_attempts WHERE delivery_id = $1`, [
+        done,
+      ]),
+    ).toEqual([{ response_body: 'ok' }]);
+    expect(taken.map((delivery) => delivery.id).sort()).toEqual([next, later].sort());
+    expect(await statusOf(finished)).toBe('succeeded');
+    for (const delivery of taken) {
+      expect(await statusOf(delivery.id)).toBe('delivering');
+      expect(delivery).toMatchObject({ attemptNumber: 1, trigger: 'scheduled' });
+      expect(delivery.webhook).toMatchObject({ id: webhookIds[0], active: true });
+      const event = events[delivery.id === next ? 0 : 1];
+      expect(delivery).toMatchObject({ eventId: event.id, body: event.body });
+    }
+    // The claims are real ones: their outcomes are recorded with them.
+    await deliveries.recordAttemptsAndClaimFirst(
+      taken.map((delivery) => ({
+        delivery,
+        attempt: answered(200, 'ok'),
+        transition: { status: 'succeeded' as const },
+      })),
+      [],
+      60_000,
+      policy,
+    );
+    expect([await statusOf(next), await statusOf(later)]).toEqual(['succeeded', 'succeeded']);
+  });
+
+  it('disables a failing webhook when its outcome shares a call with claims that take nothing', async () => {
+    const webhookId = await insertWebhook(accountId);
+    const [failing] = await deliveries.recordEvent(newEvent(), [webhookId]);
+    const [gone] = await deliveries.recordEvent(newEvent(), webhookIds.slice(0, 1));
+    await dataSource.query(`UPDATE deliveries SET status = 'failed' WHERE id = $1`, [gone]);
+    const claimed = await deliveries.claimFirstAttempt(failing, 60_000);
+    if (claimed === null) throw new Error('expected to claim the delivery');
+
+    const taken = await deliveries.recordAttemptsAndClaimFirst(
+      [
+        {
+          delivery: claimed,
+          attempt: answered(500, 'down'),
+          transition: { status: 'retrying', nextAttemptAt: new Date(Date.now() + 60_000) },
+        },
+      ],
+      [gone],
+      60_000,
+      { failingForMs: 0, minFailures: 1 },
+    );
+
+    expect(taken).toEqual([]);
+    const [webhook] = await dataSource.query(
+      `SELECT enabled, disabled_reason, consecutive_failures FROM webhooks WHERE id = $1`,
+      [webhookId],
+    );
+    expect(webhook).toMatchObject({ enabled: false, consecutive_failures: 1 });
+    expect(webhook.disabled_reason).toMatch(/without a success \(1 failed attempts\)/);
+    expect(await statusOf(failing)).toBe('discarded');
+    expect(await statusOf(gone)).toBe('failed');
+  });
+
   it('hands each due retry to exactly one of several polling workers', async () => {
     const ids: string[] = [];
     for (let index = 0; index < 6; index += 1) {

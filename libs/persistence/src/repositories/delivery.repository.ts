@@ -312,18 +312,10 @@ export class DeliveryRepository {
   claimFirstAttempts(deliveryIds: string[], leaseMs: number): Promise<ClaimedDelivery[]> {
     if (deliveryIds.length === 0) return Promise.resolve([]);
     return this.claim({
-      // Found by id alone: the status test is a CASE, which no index can serve, so the
-      // planner cannot pick the status indexes instead (with a backlog, their scan reads every
-      // pending row, and stale statistics made it do so on every claim).
-      where: `d.id = ANY($2::uuid[])
-        AND CASE d.status WHEN 'pending' THEN true
-                          WHEN 'delivering' THEN d.lease_expires_at < now()
-                          ELSE false END`,
+      ...FIRST_ATTEMPTS_BY_ID,
       parameters: [deliveryIds],
-      orderBy: 'd.id',
       limit: deliveryIds.length,
       leaseMs,
-      trigger: 'scheduled',
     });
   }
 
@@ -426,24 +418,74 @@ export class DeliveryRepository {
     batch: AttemptToRecord[],
     endpointPolicy: EndpointFailurePolicy,
   ): Promise<void> {
-    const common = batch.filter(({ transition }) => !disablesWebhook(transition));
-    for (const { delivery, attempt, transition } of batch) {
+    const common = await this.recordDisabling(batch);
+    if (common.length === 0) return;
+    const failing = await this.sql<EndpointHealthRow>(RECORD_ATTEMPTS, recordParameters(common));
+    await this.disableFailing(failing, endpointPolicy);
+  }
+
+  /**
+   * `recordAttempts` and `claimFirstAttempts` in one statement: a lane's outcome and another
+   * lane's claim share the round trip and the commit (in a drain, a third of the worker's
+   * statements less). The claims may not name a delivery of the batch. Returns what was
+   * claimed, as `claimFirstAttempts` does.
+   */
+  async recordAttemptsAndClaimFirst(
+    batch: AttemptToRecord[],
+    deliveryIds: string[],
+    leaseMs: number,
+    endpointPolicy: EndpointFailurePolicy,
+  ): Promise<ClaimedDelivery[]> {
+    if (deliveryIds.length === 0) {
+      await this.recordAttempts(batch, endpointPolicy);
+      return [];
+    }
+    const common = await this.recordDisabling(batch);
+    if (common.length === 0) return this.claimFirstAttempts(deliveryIds, leaseMs);
+    const rows = await this.sql<RecordAndClaimRow>(RECORD_AND_CLAIM_FIRST, [
+      leaseMs,
+      deliveryIds,
+      deliveryIds.length,
+      ...recordParameters(common),
+    ]);
+    // One row at least (the health part); claim columns are null when nothing was claimed.
+    const failing = (rows[0]?.failing ?? []).map((health) => ({
+      ...health,
+      failing_since: health.failing_since === null ? null : new Date(health.failing_since),
+    }));
+    await this.disableFailing(failing, endpointPolicy);
+    return rows
+      .filter((row): row is RecordAndClaimRow & ClaimRow => row.id !== null)
+      .map((row) => toClaimedDelivery(row, 'scheduled', this.credentials));
+  }
+
+  /**
+   * Records the attempts of the batch that disable their webhook, each in a transaction of
+   * its own with the disabling; returns the others, in webhook order: two batches touching
+   * the same endpoints lock their rows in the same order, so they wait for each other
+   * instead of deadlocking.
+   */
+  private async recordDisabling(batch: AttemptToRecord[]): Promise<AttemptToRecord[]> {
+    for (const item of batch) {
+      const { delivery, transition } = item;
       if (transition.status === 'discarded' && transition.disableWebhookReason) {
         const reason = transition.disableWebhookReason;
         await this.dataSource.transaction(async (manager) => {
-          await recordAttemptsStatement(
-            (text, parameters) => manager.query(text, parameters),
-            [{ delivery, attempt, transition }],
-          );
+          await manager.query(RECORD_ATTEMPTS, recordParameters([item]));
           await disableWebhook(manager, delivery.webhook.id, reason);
         });
       }
     }
-    if (common.length === 0) return;
-    // In webhook order: two batches touching the same endpoints lock their rows in the
-    // same order, so they wait for each other instead of deadlocking.
-    common.sort((a, b) => compare(a.delivery.webhook.id, b.delivery.webhook.id));
-    const failing = await recordAttemptsStatement(this.sql, common);
+    return batch
+      .filter(({ transition }) => !disablesWebhook(transition))
+      .sort((a, b) => compare(a.delivery.webhook.id, b.delivery.webhook.id));
+  }
+
+  /** Disables the webhooks whose failing streak the policy no longer tolerates. */
+  private async disableFailing(
+    failing: EndpointHealthRow[],
+    endpointPolicy: EndpointFailurePolicy,
+  ): Promise<void> {
     for (const health of failing) {
       if (
         health.enabled &&
@@ -622,34 +664,13 @@ export class DeliveryRepository {
     // Asked for none (every slot of the caller is taken): none, not one.
     const limit = Math.floor(options.limit);
     if (!(limit >= 1)) return [];
+    const { ctes, select } = claimParts({
+      ...options,
+      lease: '$1',
+      limit: `$${options.parameters.length + 2}`,
+    });
     const rows: ClaimRow[] = await this.sql(
-      `WITH target AS (
-         SELECT d.id, d.status AS previous_status, d.next_attempt_at AS previous_next_attempt_at
-         FROM deliveries d
-         WHERE ${options.where}
-         ORDER BY ${options.orderBy}
-         LIMIT $${options.parameters.length + 2}::int
-         FOR UPDATE SKIP LOCKED
-       ),
-       claimed AS (
-         UPDATE deliveries d
-         SET status = 'delivering',
-             lease_expires_at = now() + make_interval(secs => $1::double precision / 1000),
-             claim_token = gen_random_uuid(),
-             manual_attempt_requested_at = ${options.trigger === 'manual' ? 'NULL' : 'd.manual_attempt_requested_at'},
-             updated_at = now()
-         FROM target t
-         WHERE d.id = t.id
-         RETURNING d.id, d.event_id, d.account_id, d.attempt_count, d.webhook_id, d.claim_token,
-                   t.previous_status, t.previous_next_attempt_at
-       )
-       SELECT c.*, w.url, w.headers, w.secret, w.previous_secret, w.previous_secret_expires_at,
-              (w.enabled AND w.deleted_at IS NULL) AS webhook_active, w.rate_limit_per_s, e.occurred_at, e.body,
-              (SELECT count(*)::int FROM delivery_attempts a
-               WHERE a.delivery_id = c.id AND a.trigger = 'scheduled') AS scheduled_attempts
-       FROM claimed c
-       JOIN webhooks w ON w.id = c.webhook_id
-       JOIN events e ON e.account_id = c.account_id AND e.id = c.event_id`,
+      `WITH ${ctes} ${select}`,
       // The limit is a parameter: the statement's text stays the same, so it is prepared once.
       [options.leaseMs, ...options.parameters, limit],
     );
@@ -835,16 +856,11 @@ function disablesWebhook(transition: DeliveryTransition): boolean {
  * rewrite its webhook row on every delivery. Returns the health of the endpoints whose
  * attempt failed (for the auto-disable decision).
  */
-function recordAttemptsStatement(
-  query: PlainQuery,
-  batch: AttemptToRecord[],
-): Promise<EndpointHealthRow[]> {
-  const column = <T>(pick: (item: AttemptToRecord) => T): T[] => batch.map(pick);
-  return query<EndpointHealthRow>(
-    `WITH input AS (
-       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::timestamptz[],
-                            $6::int[], $7::int[], $8::text[], $9::text[], $10::timestamptz[],
-                            $11::text[], $12::uuid[], $13::boolean[], $14::uuid[])
+function recordCtes(p: (n: number) => string): string {
+  return `input AS (
+       SELECT * FROM unnest(${p(1)}::uuid[], ${p(2)}::uuid[], ${p(3)}::int[], ${p(4)}::text[], ${p(5)}::timestamptz[],
+                            ${p(6)}::int[], ${p(7)}::int[], ${p(8)}::text[], ${p(9)}::text[], ${p(10)}::timestamptz[],
+                            ${p(11)}::text[], ${p(12)}::uuid[], ${p(13)}::boolean[], ${p(14)}::uuid[])
          AS i (attempt_id, delivery_id, number, trigger, started_at, duration_ms,
                response_status, response_body, error, next_attempt_at, status, webhook_id,
                succeeded, claim_token)
@@ -882,27 +898,118 @@ function recordAttemptsStatement(
               OR w.last_success_at IS NULL OR w.last_success_at < now() - interval '1 minute')
        RETURNING w.id AS webhook_id, w.failing_since, w.consecutive_failures, w.enabled,
                  i.succeeded
-     )
-     SELECT webhook_id, failing_since, consecutive_failures, enabled FROM health
-     WHERE NOT succeeded`,
-    [
-      column(() => randomUUID()),
-      column(({ delivery }) => delivery.id),
-      column(({ delivery }) => delivery.attemptNumber),
-      column(({ attempt }) => attempt.trigger),
-      column(({ attempt }) => attempt.startedAt),
-      column(({ attempt }) => attempt.durationMs),
-      column(({ attempt }) => attempt.responseStatus),
-      column(({ attempt }) => attempt.responseBody),
-      column(({ attempt }) => attempt.error),
-      column(({ transition }) => nextAttemptAt(transition)),
-      column(({ transition }) => transition.status satisfies DeliveryStatus),
-      column(({ delivery }) => delivery.webhook.id),
-      column(({ attempt }) => attempt.error === null),
-      column(({ delivery }) => delivery.claimToken),
-    ],
-  );
+     )`;
 }
+
+/** The parameters of `recordCtes`, in order. */
+function recordParameters(batch: AttemptToRecord[]): unknown[] {
+  const column = <T>(pick: (item: AttemptToRecord) => T): T[] => batch.map(pick);
+  return [
+    column(() => randomUUID()),
+    column(({ delivery }) => delivery.id),
+    column(({ delivery }) => delivery.attemptNumber),
+    column(({ attempt }) => attempt.trigger),
+    column(({ attempt }) => attempt.startedAt),
+    column(({ attempt }) => attempt.durationMs),
+    column(({ attempt }) => attempt.responseStatus),
+    column(({ attempt }) => attempt.responseBody),
+    column(({ attempt }) => attempt.error),
+    column(({ transition }) => nextAttemptAt(transition)),
+    column(({ transition }) => transition.status satisfies DeliveryStatus),
+    column(({ delivery }) => delivery.webhook.id),
+    column(({ attempt }) => attempt.error === null),
+    column(({ delivery }) => delivery.claimToken),
+  ];
+}
+
+const RECORD_ATTEMPTS = `WITH ${recordCtes((n) => `$${n}`)}
+  SELECT webhook_id, failing_since, consecutive_failures, enabled FROM health
+  WHERE NOT succeeded`;
+
+/** A row of `RECORD_AND_CLAIM_FIRST`: the failing endpoints (JSON), and a claim or nulls. */
+type RecordAndClaimRow = (ClaimRow | { id: null }) & {
+  failing: (Omit<EndpointHealthRow, 'failing_since'> & { failing_since: string | null })[] | null;
+};
+
+/**
+ * Which first attempts `claimFirstAttempts` takes, by id ($2) alone: the status test is a
+ * CASE, which no index can serve, so the planner cannot pick the status indexes instead
+ * (with a backlog, their scan reads every pending row, and stale statistics made it do so
+ * on every claim).
+ */
+const FIRST_ATTEMPTS_BY_ID = {
+  where: `d.id = ANY($2::uuid[])
+    AND CASE d.status WHEN 'pending' THEN true
+                      WHEN 'delivering' THEN d.lease_expires_at < now()
+                      ELSE false END`,
+  orderBy: 'd.id',
+  trigger: 'scheduled',
+} as const;
+
+/**
+ * The CTEs `target` and `claimed` of a claim (rows chosen by `where`, locked, leased for
+ * `lease` milliseconds), and the select of what each claimed delivery needs to be sent.
+ */
+function claimParts(options: {
+  where: string;
+  orderBy: string;
+  trigger: AttemptTrigger;
+  lease: string;
+  limit: string;
+}): { ctes: string; select: string } {
+  return {
+    ctes: `target AS (
+         SELECT d.id, d.status AS previous_status, d.next_attempt_at AS previous_next_attempt_at
+         FROM deliveries d
+         WHERE ${options.where}
+         ORDER BY ${options.orderBy}
+         LIMIT ${options.limit}::int
+         FOR UPDATE SKIP LOCKED
+       ),
+       claimed AS (
+         UPDATE deliveries d
+         SET status = 'delivering',
+             lease_expires_at = now() + make_interval(secs => ${options.lease}::double precision / 1000),
+             claim_token = gen_random_uuid(),
+             manual_attempt_requested_at = ${options.trigger === 'manual' ? 'NULL' : 'd.manual_attempt_requested_at'},
+             updated_at = now()
+         FROM target t
+         WHERE d.id = t.id
+         RETURNING d.id, d.event_id, d.account_id, d.attempt_count, d.webhook_id, d.claim_token,
+                   t.previous_status, t.previous_next_attempt_at
+       )`,
+    select: `SELECT c.*, w.url, w.headers, w.secret, w.previous_secret, w.previous_secret_expires_at,
+              (w.enabled AND w.deleted_at IS NULL) AS webhook_active, w.rate_limit_per_s, e.occurred_at, e.body,
+              -- No attempt yet (most claims): nothing to count.
+              CASE WHEN c.attempt_count = 0 THEN 0
+                   ELSE (SELECT count(*)::int FROM delivery_attempts a
+                         WHERE a.delivery_id = c.id AND a.trigger = 'scheduled') END
+                AS scheduled_attempts
+       FROM claimed c
+       JOIN webhooks w ON w.id = c.webhook_id
+       JOIN events e ON e.account_id = c.account_id AND e.id = c.event_id`,
+  };
+}
+
+const FIRST_CLAIM_PARTS = claimParts({ ...FIRST_ATTEMPTS_BY_ID, lease: '$1', limit: '$3' });
+
+/**
+ * Records attempts ($4 on, as `RECORD_ATTEMPTS`) and claims first attempts by id ($1 lease,
+ * $2 ids, $3 limit, as `claimFirstAttempts`) in one statement. Every part runs to completion
+ * whatever the select reads; the claim sees the rows as they were before the statement (a
+ * delivery recorded here must not be claimed here: the caller keeps them apart). The failing
+ * endpoints come as JSON on every row, and there is always a row: its claim columns are null
+ * when nothing was claimed.
+ */
+const RECORD_AND_CLAIM_FIRST = `WITH ${FIRST_CLAIM_PARTS.ctes},
+     ${recordCtes((n) => `$${n + 3}`)},
+     failing AS (
+       SELECT json_agg(json_build_object(
+                'webhook_id', webhook_id, 'failing_since', failing_since,
+                'consecutive_failures', consecutive_failures, 'enabled', enabled)) AS failing
+       FROM health WHERE NOT succeeded
+     )
+     SELECT f.failing, c.* FROM failing f LEFT JOIN (${FIRST_CLAIM_PARTS.select}) c ON true`;
 
 /** A disabled webhook takes no new deliveries, and those still waiting are discarded. */
 export async function disableWebhook(manager: EntityManager, webhookId: string, reason: string) {
