@@ -8,6 +8,8 @@ import {
   DeliverEventUseCase,
   EventSource,
   FirstAttemptSlots,
+  HeldClaim,
+  NextInLane,
   StoredDeliveries,
 } from '@libs/delivery';
 import { withDeadline } from '@libs/messaging';
@@ -59,6 +61,18 @@ interface MessageRef {
   token: number;
 }
 
+/** An event in its account's lane, from its message's arrival until its lane is done with it. */
+interface LaneEntry {
+  ref: MessageRef;
+  /** Undefined while it is being stored; null when there is nothing to attempt. */
+  stored: StoredDeliveries | null | undefined;
+  /**
+   * Its first delivery, claimed ahead by the statement that recorded the outcome of the
+   * lane's previous event (see `nextInLane`); its lane sends it or gives it back.
+   */
+  claimedAhead: HeldClaim | null;
+}
+
 /**
  * Takes each Kafka message from the handler, starts storing its event (stores of messages
  * arriving together share one statement) and queues it in its account's lane, then returns:
@@ -77,6 +91,8 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   private readonly logger = new Logger(EventDispatcher.name);
   private readonly pool: KeyedWorkPool;
   private readonly partitions = new Map<number, PartitionOffsets>();
+  /** Each account's events in its lane, in lane order. */
+  private readonly lanes = new Map<string, LaneEntry[]>();
   private unstored = 0;
   private unstoredBytes = 0;
   private readonly assignment = new AssignmentWatch({
@@ -156,8 +172,61 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     if (held >= BACKLOG_THRESHOLD) this.metrics.eventDeferred();
     // Its lane starts on it at once: the store claims its first delivery too.
     const claimToken = held === 0 && this.pool.startsAtOnce ? randomUUID() : null;
-    const stored = this.store(event, ref, message, claimToken);
-    this.pool.submit(event.account_id, () => this.runInLane(ref, stored));
+    const entry: LaneEntry = { ref, stored: undefined, claimedAhead: null };
+    const stored = this.store(event, ref, message, claimToken).then((result) => {
+      entry.stored = result;
+      return result;
+    });
+    const account = event.account_id;
+    const lane = this.lanes.get(account) ?? [];
+    this.lanes.set(account, lane);
+    lane.push(entry);
+    this.pool.submit(account, async () => {
+      try {
+        await this.runInLane(entry, stored, this.nextInLane(account, entry));
+      } finally {
+        const index = lane.indexOf(entry);
+        if (index !== -1) lane.splice(index, 1);
+        if (lane.length === 0 && this.lanes.get(account) === lane) this.lanes.delete(account);
+      }
+    });
+  }
+
+  /**
+   * The event after `entry` in the account's lane, as the delivery to claim with the outcome
+   * of `entry`'s last first attempt: only when that event is stored, still this worker's, its
+   * first delivery not claimed yet, and its lane will start on it at once (no other lane is
+   * waiting for a turn: a claim waiting long could outlive its lease).
+   */
+  private nextInLane(account: string, entry: LaneEntry): NextInLane {
+    let following: LaneEntry | undefined;
+    return {
+      deliveryId: () => {
+        const lane = this.lanes.get(account) ?? [];
+        const index = lane.indexOf(entry);
+        following = index === -1 ? undefined : lane[index + 1];
+        const stored = following?.stored;
+        if (
+          following === undefined ||
+          !stored ||
+          stored.held !== null ||
+          following.claimedAhead !== null ||
+          !this.owns(following.ref) ||
+          this.assignment.changing ||
+          this.pool.waiting > 0
+        ) {
+          return null;
+        }
+        return stored.deliveryIds[0] ?? null;
+      },
+      take: (held) => {
+        if (following !== undefined && following.claimedAhead === null) {
+          following.claimedAhead = held;
+        } else {
+          void this.deliverEvent.giveBack(held);
+        }
+      },
+    };
   }
 
   /**
@@ -210,20 +279,30 @@ export class EventDispatcher implements BeforeApplicationShutdown {
 
   /** In the account's lane: once the event is stored, make its first attempts, finish its offset. */
   private async runInLane(
-    ref: MessageRef,
+    entry: LaneEntry,
     storing: Promise<StoredDeliveries | null>,
+    after: NextInLane,
   ): Promise<void> {
+    const { ref } = entry;
     await this.assignment.settled();
     if (!this.owns(ref)) {
       // Not this worker's any more: a claim the store made goes back at once.
       const stored = await storing;
-      if (stored?.held) await this.deliverEvent.giveBack(stored.held);
+      for (const held of [stored?.held ?? null, takeClaimedAhead(entry)]) {
+        if (held !== null) await this.deliverEvent.giveBack(held);
+      }
       return;
     }
     this.metrics.eventAccepted();
     try {
       const stored = await storing;
-      if (stored !== null && (await this.attemptInLane(stored, ref))) this.finish(ref);
+      const claimedAhead = takeClaimedAhead(entry);
+      if (stored === null) {
+        if (claimedAhead !== null) await this.deliverEvent.giveBack(claimedAhead);
+        return;
+      }
+      const first = claimedAhead === null ? stored : { ...stored, held: claimedAhead };
+      if (await this.attemptInLane(first, ref, after)) this.finish(ref);
     } finally {
       this.metrics.eventFinished();
     }
@@ -233,7 +312,11 @@ export class EventDispatcher implements BeforeApplicationShutdown {
    * First attempts in order, retrying while Postgres fails and waiting while the group
    * rebalances; false once the event is no longer this worker's (its next owner reads it again).
    */
-  private async attemptInLane(stored: StoredDeliveries, ref: MessageRef): Promise<boolean> {
+  private async attemptInLane(
+    stored: StoredDeliveries,
+    ref: MessageRef,
+    after: NextInLane,
+  ): Promise<boolean> {
     const stillOwned = () => this.owns(ref) && !this.assignment.changing;
     // The store's claim serves the first try only: after a failure, claims are made afresh.
     let next = stored;
@@ -249,7 +332,9 @@ export class EventDispatcher implements BeforeApplicationShutdown {
           // Deliveries attempted before an interruption are not pending any more: skipped.
           const tried = next;
           next = { deliveryIds: stored.deliveryIds, held: null };
-          if (await this.deliverEvent.attemptInOrder(tried, stillOwned, this.slots)) return true;
+          if (await this.deliverEvent.attemptInOrder(tried, stillOwned, this.slots, after)) {
+            return true;
+          }
         } catch (error) {
           this.noteDatabaseFailure(`first attempts of ${describe(ref)}`, error);
           await sleep(backoff(failures));
@@ -423,6 +508,13 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     );
     if (unconfirmed && !this.stopping) this.scheduleCommit();
   }
+}
+
+/** The claim made ahead for the entry, now its lane's to use or give back. */
+function takeClaimedAhead(entry: LaneEntry): HeldClaim | null {
+  const held = entry.claimedAhead;
+  entry.claimedAhead = null;
+  return held;
 }
 
 function sourceOf(ref: MessageRef, message: KafkaMessage): EventSource {

@@ -37,6 +37,11 @@ export class KeyedWorkPool {
     return this.running;
   }
 
+  /** Keys whose next task waits for a free slot. */
+  get waiting(): number {
+    return this.ready.length;
+  }
+
   /** Whether a task submitted now under a key holding nothing would start at once. */
   get startsAtOnce(): boolean {
     return this.running < this.concurrency && this.ready.length === 0;

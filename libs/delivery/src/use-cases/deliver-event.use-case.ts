@@ -2,7 +2,12 @@ import { Injectable } from '@nestjs/common';
 import { WebhookEventMessage, serializeEvent } from '@libs/contracts';
 import { GroupCommit } from '@libs/messaging';
 import { DeliveryRepository, isPermanentDataError } from '@libs/persistence';
-import { AttemptDeliveryUseCase, AttemptGates, HeldClaim } from './attempt-delivery.use-case';
+import {
+  AttemptDeliveryUseCase,
+  AttemptGates,
+  HeldClaim,
+  NextInLane,
+} from './attempt-delivery.use-case';
 
 export interface EventSource {
   partition: number;
@@ -121,19 +126,29 @@ export class DeliverEventUseCase {
    * Makes the first attempts, in order, one at a time, as long as `stillOwned()` says the
    * event is still this worker's to deliver. False when it stopped early: the event's Kafka
    * message is then read again (here or by the partition's next owner), which finishes it.
+   * Each attempt's outcome is recorded with the claim of the next delivery (`after` names the
+   * one after the last: the lane's next event's first).
    */
   async attemptInOrder(
     { deliveryIds, held }: StoredDeliveries,
     stillOwned: () => boolean,
     gates?: AttemptGates,
+    after?: NextInLane,
   ): Promise<boolean> {
     let claim = held;
+    const take = (next: HeldClaim) => {
+      // Never two held at once (one would be left to its lease): the older goes back.
+      if (claim !== null) void this.attempts.giveBack(claim);
+      claim = next;
+    };
     try {
-      for (const deliveryId of deliveryIds) {
+      for (const [index, deliveryId] of deliveryIds.entries()) {
         if (!stillOwned()) return false;
         const mine = claim?.delivery.id === deliveryId ? claim : null;
         if (mine !== null) claim = null;
-        await this.attempts.executeFirst(deliveryId, stillOwned, gates, mine);
+        const following = deliveryIds.at(index + 1);
+        const next = following === undefined ? after : { deliveryId: () => following, take };
+        await this.attempts.executeFirst(deliveryId, stillOwned, gates, mine, next);
       }
       return true;
     } finally {

@@ -1,0 +1,168 @@
+import { DataSource } from 'typeorm';
+import { loadConfig } from '@libs/config';
+import { DeliveryRepository } from '@libs/persistence';
+import {
+  IsolatedDeliveries,
+  TEST_ADMIN_KEY,
+  TEST_ENCRYPTION_KEYS,
+  WebhookReceiver,
+  openIsolatedDeliveries,
+  insertTestWebhook,
+  testIncomingEvent,
+  uniqueAccountId,
+} from '@libs/testing';
+import { WebhookHttpClient } from '../http/webhook-http-client';
+import { AttemptDeliveryUseCase, HeldClaim } from './attempt-delivery.use-case';
+import { DeliverEventUseCase, StoredDeliveries } from './deliver-event.use-case';
+import { DeliveryObserver } from './delivery-observer';
+
+/**
+ * A lane's next first attempt is claimed by the statement that records the outcome of the
+ * one before it: on a real Postgres and a real receiver, what is sent, in which order, and
+ * what becomes of a claim made ahead that the lane does not use.
+ */
+describe('first attempts of a lane, each claimed with the outcome of the one before', () => {
+  let isolated: IsolatedDeliveries;
+  let dataSource: DataSource;
+  let deliveries: DeliveryRepository;
+  let client: WebhookHttpClient;
+  let deliverEvent: DeliverEventUseCase;
+  let receiver: WebhookReceiver;
+
+  beforeAll(async () => {
+    isolated = await openIsolatedDeliveries(4);
+    ({ dataSource, deliveries } = isolated);
+    receiver = await new WebhookReceiver().start();
+    const config = loadConfig({
+      KAFKA_BROKERS: '127.0.0.1:1',
+      DATABASE_URL: isolated.database.url,
+      ADMIN_API_KEY: TEST_ADMIN_KEY,
+      ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+      WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+    });
+    client = new WebhookHttpClient(config);
+    const attempts = new AttemptDeliveryUseCase(deliveries, client, config, new DeliveryObserver());
+    deliverEvent = new DeliverEventUseCase(deliveries, attempts);
+  });
+
+  afterAll(async () => {
+    jest.restoreAllMocks();
+    await client?.onApplicationShutdown();
+    await receiver?.stop();
+    await isolated?.close();
+  });
+
+  /** An account with `webhooks` webhooks on the receiver, under `path`. */
+  async function accountWith(webhooks: number, path: string): Promise<string> {
+    const accountId = uniqueAccountId('lane');
+    for (let index = 0; index < webhooks; index += 1) {
+      await insertTestWebhook(dataSource, accountId, { url: receiver.url(`${path}/${index}`) });
+    }
+    return accountId;
+  }
+
+  async function storedEvent(accountId: string): Promise<StoredDeliveries> {
+    const [awaiting] = await deliveries.storeEvents([testIncomingEvent(accountId)]);
+    return { deliveryIds: awaiting, held: null };
+  }
+
+  async function rowOf(id: string) {
+    const [row]: { status: string; claim_token: string | null; attempts: number }[] =
+      await dataSource.query(
+        `SELECT status, claim_token,
+                (SELECT count(*)::int FROM delivery_attempts a WHERE a.delivery_id = d.id) AS attempts
+         FROM deliveries d WHERE id = $1`,
+        [id],
+      );
+    return row;
+  }
+
+  it('sends in order, claiming each delivery after the first with the outcome before it', async () => {
+    const accountId = await accountWith(3, '/order');
+    const event = await storedEvent(accountId);
+    const claimsAlone = jest.spyOn(deliveries, 'claimFirstAttempts');
+    const steps = jest.spyOn(deliveries, 'recordAttemptsAndClaimFirst');
+    try {
+      expect(await deliverEvent.attemptInOrder(event, () => true)).toBe(true);
+      // The first delivery had nothing to ride with; the two others rode with an outcome.
+      expect(claimsAlone.mock.calls.map(([ids]) => ids)).toEqual([[event.deliveryIds[0]]]);
+      const shared = steps.mock.calls.filter(([outcomes, ids]) => outcomes.length && ids.length);
+      expect(shared.map(([outcomes, ids]) => [outcomes[0].delivery.id, ids[0]])).toEqual([
+        [event.deliveryIds[0], event.deliveryIds[1]],
+        [event.deliveryIds[1], event.deliveryIds[2]],
+      ]);
+    } finally {
+      claimsAlone.mockRestore();
+      steps.mockRestore();
+    }
+    expect(
+      receiver.requests.filter((r) => r.path.startsWith('/order/')).map((r) => r.path),
+    ).toEqual(['/order/0', '/order/1', '/order/2']);
+    for (const id of event.deliveryIds) {
+      expect(await rowOf(id)).toEqual({ status: 'succeeded', claim_token: null, attempts: 1 });
+    }
+  });
+
+  it("hands the claim of the lane's next event over, which then sends it without claiming again", async () => {
+    const accountId = await accountWith(1, '/next');
+    const [first, second] = [await storedEvent(accountId), await storedEvent(accountId)];
+    let handed: HeldClaim | null = null;
+    const after = {
+      deliveryId: () => second.deliveryIds[0],
+      take: (held: HeldClaim) => {
+        handed = held;
+      },
+    };
+    expect(await deliverEvent.attemptInOrder(first, () => true, undefined, after)).toBe(true);
+    const claimed: HeldClaim | null = handed;
+    if (claimed === null) throw new Error('expected the next event to be claimed ahead');
+    expect((claimed as HeldClaim).delivery.id).toBe(second.deliveryIds[0]);
+    expect(await rowOf(second.deliveryIds[0])).toMatchObject({ status: 'delivering', attempts: 0 });
+
+    const claimsAlone = jest.spyOn(deliveries, 'claimFirstAttempts');
+    try {
+      expect(await deliverEvent.attemptInOrder({ ...second, held: claimed }, () => true)).toBe(
+        true,
+      );
+      expect(claimsAlone).not.toHaveBeenCalled();
+    } finally {
+      claimsAlone.mockRestore();
+    }
+    expect(await rowOf(second.deliveryIds[0])).toEqual({
+      status: 'succeeded',
+      claim_token: null,
+      attempts: 1,
+    });
+    expect(receiver.requests.filter((r) => r.path === '/next/0')).toHaveLength(2);
+  });
+
+  it('gives a claim made ahead back when the event stops being the lane’s before using it', async () => {
+    const accountId = await accountWith(2, '/stop');
+    const event = await storedEvent(accountId);
+    let owned = true;
+    const record = deliveries.recordAttemptsAndClaimFirst.bind(deliveries);
+    const steps = jest
+      .spyOn(deliveries, 'recordAttemptsAndClaimFirst')
+      .mockImplementation(async (outcomes, ids, leaseMs, policy) => {
+        const claimed = await record(outcomes, ids, leaseMs, policy);
+        // The partition is taken away right after the first outcome (and the claim of the
+        // second delivery with it) is stored.
+        if (outcomes.length > 0) owned = false;
+        return claimed;
+      });
+    try {
+      expect(await deliverEvent.attemptInOrder(event, () => owned)).toBe(false);
+      expect(steps.mock.calls.some(([outcomes, ids]) => outcomes.length && ids.length)).toBe(true);
+    } finally {
+      steps.mockRestore();
+    }
+    expect(await rowOf(event.deliveryIds[0])).toMatchObject({ status: 'succeeded' });
+    // Back to waiting for its lane, unsent: the next owner need not wait out a lease.
+    expect(await rowOf(event.deliveryIds[1])).toEqual({
+      status: 'pending',
+      claim_token: null,
+      attempts: 0,
+    });
+    expect(receiver.requests.filter((r) => r.path.startsWith('/stop/'))).toHaveLength(1);
+  });
+});
