@@ -71,6 +71,8 @@ interface LaneEntry {
    * lane's previous event (see `nextInLane`); its lane sends it or gives it back.
    */
   claimedAhead: HeldClaim | null;
+  /** The account's next event in the lane, once one arrives. */
+  next?: LaneEntry;
 }
 
 /**
@@ -91,8 +93,8 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   private readonly logger = new Logger(EventDispatcher.name);
   private readonly pool: KeyedWorkPool;
   private readonly partitions = new Map<number, PartitionOffsets>();
-  /** Each account's events in its lane, in lane order. */
-  private readonly lanes = new Map<string, LaneEntry[]>();
+  /** The last event in each account's lane (each entry links to the one after it). */
+  private readonly laneTails = new Map<string, LaneEntry>();
   private unstored = 0;
   private unstoredBytes = 0;
   private readonly assignment = new AssignmentWatch({
@@ -178,16 +180,14 @@ export class EventDispatcher implements BeforeApplicationShutdown {
       return result;
     });
     const account = event.account_id;
-    const lane = this.lanes.get(account) ?? [];
-    this.lanes.set(account, lane);
-    lane.push(entry);
+    const previous = this.laneTails.get(account);
+    if (previous !== undefined) previous.next = entry;
+    this.laneTails.set(account, entry);
     this.pool.submit(account, async () => {
       try {
-        await this.runInLane(entry, stored, this.nextInLane(account, entry));
+        await this.runInLane(entry, stored, this.nextInLane(entry));
       } finally {
-        const index = lane.indexOf(entry);
-        if (index !== -1) lane.splice(index, 1);
-        if (lane.length === 0 && this.lanes.get(account) === lane) this.lanes.delete(account);
+        if (this.laneTails.get(account) === entry) this.laneTails.delete(account);
       }
     });
   }
@@ -198,19 +198,18 @@ export class EventDispatcher implements BeforeApplicationShutdown {
    * first delivery not claimed yet, and its lane will start on it at once (no other lane is
    * waiting for a turn: a claim waiting long could outlive its lease).
    */
-  private nextInLane(account: string, entry: LaneEntry): NextInLane {
+  private nextInLane(entry: LaneEntry): NextInLane {
     let following: LaneEntry | undefined;
     return {
       deliveryId: () => {
-        const lane = this.lanes.get(account) ?? [];
-        const index = lane.indexOf(entry);
-        following = index === -1 ? undefined : lane[index + 1];
+        following = entry.next;
         const stored = following?.stored;
         if (
           following === undefined ||
           !stored ||
           stored.held !== null ||
           following.claimedAhead !== null ||
+          !this.owns(entry.ref) ||
           !this.owns(following.ref) ||
           this.assignment.changing ||
           this.pool.waiting > 0

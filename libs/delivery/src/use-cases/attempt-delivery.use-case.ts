@@ -33,12 +33,13 @@ const RECHECK_WEBHOOK_AFTER_MS = 1000;
 const RECORD_RETRY_RESERVE_MS = 5000;
 /**
  * Claims and outcomes of many attempts share a statement (group commit): what arrives while
- * one is being written goes in the next, up to this many of each kind.
+ * one is being written goes in the next, up to this many claims and outcomes (twice this in
+ * all), or rate-limit token takes.
  */
 const BATCH_LIMIT = 100;
 /**
- * One statement of each kind under way at a time: the next one takes everything that arrived
- * meanwhile. With two, batches were half as large for the same work, and Postgres spent a
+ * One statement of each kind (claims and outcomes; token takes) under way at a time: the
+ * next one takes everything that arrived meanwhile. With two, batches were half as large for the same work, and Postgres spent a
  * fifth more per delivery (`npm run bench`, pg_stat_statements), with no gain in latency.
  */
 const BATCHES_IN_FLIGHT = 1;
@@ -62,7 +63,10 @@ export interface AttemptGates {
   send: Slot;
 }
 
-/** A delivery claimed before its lane reached it (by the statement that stored it). */
+/**
+ * A delivery claimed before its lane reached it: by the statement that stored it, or by the
+ * one that recorded the lane's previous attempt.
+ */
 export interface HeldClaim {
   delivery: ClaimedDelivery;
   /** When the claim was asked for: its lease ends no earlier than this plus `leaseMs`. */
@@ -167,7 +171,8 @@ export class AttemptDeliveryUseCase {
    * until the request is over, so only as many deliveries are claimed ahead of a free send
    * slot as there are claim slots left. Should a send slot come so late that the lease would
    * not cover the request, the delivery is given back unsent and claimed again (hanging
-   * receivers in every slot); most waits are short. Recording the outcome holds neither.
+   * receivers in every slot); most waits are short. Recording the outcome holds neither; it
+   * also claims `next`, the lane's following first attempt, and hands it over (`take`).
    */
   async executeFirst(
     deliveryId: string,
@@ -385,26 +390,31 @@ export class AttemptDeliveryUseCase {
     transition: DeliveryTransition,
     next?: NextInLane,
   ): Promise<void> {
-    // Submitted first, in the same turn: the two go out in one statement.
+    // Submitted first, in the same turn: the two go out in one statement unless a conflict or
+    // the batch's size parts them (then the claim may commit before the outcome).
     const nextClaimed = this.claimAlongside(next);
+    let recorded = false;
     try {
       await this.recordOutcome(delivery, claimedAt, attempt, transition);
+      recorded = true;
     } finally {
-      // Handed over however the recording ended: its taker sends it or gives it back.
-      await nextClaimed;
+      const held = await nextClaimed;
+      // Only once this outcome is stored may the lane go on to the next: otherwise it tries
+      // this one again, and the claim goes back rather than wait (and maybe outlive its lease).
+      if (held !== null) {
+        if (recorded && next !== undefined) next.take(held);
+        else await this.giveBack(held);
+      }
     }
   }
 
-  /**
-   * Claims the lane's next first attempt, if it has one to claim now; resolves once the claim
-   * is handed to the lane (or was not made: the lane then claims it itself, as usual).
-   */
-  private async claimAlongside(next: NextInLane | undefined): Promise<void> {
+  /** Claims the lane's next first attempt, if it has one to claim now (else the lane will). */
+  private async claimAlongside(next: NextInLane | undefined): Promise<HeldClaim | null> {
     const deliveryId = next?.deliveryId() ?? null;
-    if (next === undefined || deliveryId === null) return;
+    if (deliveryId === null) return null;
     const claimedAt = Date.now();
     const delivery = await this.steps.submit({ claim: deliveryId }).catch(() => null);
-    if (delivery !== null) next.take({ delivery, claimedAt });
+    return delivery === null ? null : { delivery, claimedAt };
   }
 
   private async recordOutcome(

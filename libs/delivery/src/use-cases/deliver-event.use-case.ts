@@ -147,7 +147,10 @@ export class DeliverEventUseCase {
         const mine = claim?.delivery.id === deliveryId ? claim : null;
         if (mine !== null) claim = null;
         const following = deliveryIds.at(index + 1);
-        const next = following === undefined ? after : { deliveryId: () => following, take };
+        const next =
+          following === undefined
+            ? after
+            : { deliveryId: () => (stillOwned() ? following : null), take };
         await this.attempts.executeFirst(deliveryId, stillOwned, gates, mine, next);
       }
       return true;

@@ -149,9 +149,10 @@ describe('DeliveryRepository on a real Postgres', () => {
     expect([await statusOf(next), await statusOf(later)]).toEqual(['succeeded', 'succeeded']);
   });
 
-  it('disables a failing webhook when its outcome shares a call with claims that take nothing', async () => {
+  it('disables a failing webhook when its outcome shares a call with claims, and marks their claims of it not live', async () => {
     const webhookId = await insertWebhook(accountId);
     const [failing] = await deliveries.recordEvent(newEvent(), [webhookId]);
+    const [next] = await deliveries.recordEvent(newEvent(), [webhookId]);
     const [gone] = await deliveries.recordEvent(newEvent(), webhookIds.slice(0, 1));
     await dataSource.query(`UPDATE deliveries SET status = 'failed' WHERE id = $1`, [gone]);
     const claimed = await deliveries.claimFirstAttempt(failing, 60_000);
@@ -165,12 +166,11 @@ describe('DeliveryRepository on a real Postgres', () => {
           transition: { status: 'retrying', nextAttemptAt: new Date(Date.now() + 60_000) },
         },
       ],
-      [gone],
+      [gone, next],
       60_000,
       { failingForMs: 0, minFailures: 1 },
     );
 
-    expect(taken).toEqual([]);
     const [webhook] = await dataSource.query(
       `SELECT enabled, disabled_reason, consecutive_failures FROM webhooks WHERE id = $1`,
       [webhookId],
@@ -179,6 +179,25 @@ describe('DeliveryRepository on a real Postgres', () => {
     expect(webhook.disabled_reason).toMatch(/without a success \(1 failed attempts\)/);
     expect(await statusOf(failing)).toBe('discarded');
     expect(await statusOf(gone)).toBe('failed');
+    // Claimed in the statement that made the webhook fail for good, before the disable:
+    // handed over as not live, so it is discarded unsent.
+    expect(taken.map((delivery) => [delivery.id, delivery.webhook.active])).toEqual([
+      [next, false],
+    ]);
+  });
+
+  it('records outcomes and claims in one call whose claims take nothing at all', async () => {
+    const [done] = await deliveries.recordEvent(newEvent(), webhookIds.slice(0, 1));
+    const claimed = await deliveries.claimFirstAttempt(done, 60_000);
+    if (claimed === null) throw new Error('expected to claim the delivery');
+    const taken = await deliveries.recordAttemptsAndClaimFirst(
+      [{ delivery: claimed, attempt: answered(200, 'ok'), transition: { status: 'succeeded' } }],
+      [randomUUID()],
+      60_000,
+      { failingForMs: 60_000, minFailures: 100 },
+    );
+    expect(taken).toEqual([]);
+    expect(await statusOf(done)).toBe('succeeded');
   });
 
   it('hands each due retry to exactly one of several polling workers', async () => {

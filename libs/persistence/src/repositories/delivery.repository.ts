@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
@@ -122,6 +122,7 @@ const LEASE_EXPIRED = `(d.status = 'delivering' AND d.lease_expires_at < now())`
 /** The worker's write path: events in, deliveries claimed, attempts recorded. */
 @Injectable()
 export class DeliveryRepository {
+  private readonly logger = new Logger(DeliveryRepository.name);
   private readonly sql: PlainQuery;
 
   constructor(
@@ -453,10 +454,17 @@ export class DeliveryRepository {
       ...health,
       failing_since: health.failing_since === null ? null : new Date(health.failing_since),
     }));
-    await this.disableFailing(failing, endpointPolicy);
+    const disabled = await this.disableFailing(failing, endpointPolicy);
     return rows
       .filter((row): row is RecordAndClaimRow & ClaimRow => row.id !== null)
-      .map((row) => toClaimedDelivery(row, 'scheduled', this.credentials));
+      .map((row) =>
+        // Read live in the statement's snapshot, disabled right after it: never sent to.
+        toClaimedDelivery(
+          { ...row, webhook_active: row.webhook_active && !disabled.has(row.webhook_id) },
+          'scheduled',
+          this.credentials,
+        ),
+      );
   }
 
   /**
@@ -481,11 +489,16 @@ export class DeliveryRepository {
       .sort((a, b) => compare(a.delivery.webhook.id, b.delivery.webhook.id));
   }
 
-  /** Disables the webhooks whose failing streak the policy no longer tolerates. */
+  /**
+   * Disables the webhooks whose failing streak the policy no longer tolerates; returns their
+   * ids. The outcomes that decided it are committed already: a disable that fails is logged,
+   * and decided again at the webhook's next failure.
+   */
   private async disableFailing(
     failing: EndpointHealthRow[],
     endpointPolicy: EndpointFailurePolicy,
-  ): Promise<void> {
+  ): Promise<Set<string>> {
+    const disabled = new Set<string>();
     for (const health of failing) {
       if (
         health.enabled &&
@@ -493,16 +506,22 @@ export class DeliveryRepository {
         health.consecutive_failures >= endpointPolicy.minFailures &&
         Date.now() - health.failing_since.getTime() >= endpointPolicy.failingForMs
       ) {
-        await this.dataSource.transaction((manager) =>
-          disableWebhook(
-            manager,
-            health.webhook_id,
-            `failing since ${health.failing_since?.toISOString()} without a success ` +
-              `(${health.consecutive_failures} failed attempts)`,
-          ),
-        );
+        try {
+          await this.dataSource.transaction((manager) =>
+            disableWebhook(
+              manager,
+              health.webhook_id,
+              `failing since ${health.failing_since?.toISOString()} without a success ` +
+                `(${health.consecutive_failures} failed attempts)`,
+            ),
+          );
+          disabled.add(health.webhook_id);
+        } catch (error) {
+          this.logger.error(`Disabling failing webhook ${health.webhook_id}: ${String(error)}`);
+        }
       }
     }
+    return disabled;
   }
 
   /**
@@ -848,13 +867,14 @@ function disablesWebhook(transition: DeliveryTransition): boolean {
 }
 
 /**
- * Records the attempts, moves their deliveries on and updates their endpoints' health in one
- * statement (atomic, one round trip), each only while its claim is still ours: a worker that
- * stalled past its lease records nothing over the outcome of the one that took over.
- * Svix-style health: a success ends the failing streak, a failure extends it;
+ * The CTEs that record attempts, move their deliveries on and update their endpoints' health
+ * (in one statement: atomic, one round trip), each only while its claim is still ours: a
+ * worker that stalled past its lease records nothing over the outcome of the one that took
+ * over. Svix-style health: a success ends the failing streak, a failure extends it;
  * `last_success_at` is refreshed at most once a minute, so a busy healthy endpoint does not
- * rewrite its webhook row on every delivery. Returns the health of the endpoints whose
- * attempt failed (for the auto-disable decision).
+ * rewrite its webhook row on every delivery. `health` holds the endpoints' new health (the
+ * failing ones decide the auto-disable). `p(n)` is the text of its n-th parameter (1 to 14,
+ * `recordParameters`): another statement may carry these CTEs after parameters of its own.
  */
 function recordCtes(p: (n: number) => string): string {
   return `input AS (
