@@ -39,3 +39,22 @@ export function testIncomingEvent(accountId: string): IncomingEvent {
     kafkaOffset: '42',
   };
 }
+
+/** A delivery's state as tests look at it: its row, and how many attempts it has recorded. */
+export async function deliveryState(
+  dataSource: DataSource,
+  deliveryId: string,
+): Promise<{
+  status: string;
+  attempt_count: number;
+  claim_token: string | null;
+  attempts: number;
+}> {
+  const [row] = await dataSource.query(
+    `SELECT status, attempt_count, claim_token,
+            (SELECT count(*)::int FROM delivery_attempts a WHERE a.delivery_id = d.id) AS attempts
+     FROM deliveries d WHERE id = $1`,
+    [deliveryId],
+  );
+  return row;
+}

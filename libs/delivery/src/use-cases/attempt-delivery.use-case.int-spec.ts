@@ -8,6 +8,7 @@ import {
   TEST_ADMIN_KEY,
   TEST_ENCRYPTION_KEYS,
   WebhookReceiver,
+  deliveryState,
   openIsolatedDeliveries,
   insertTestWebhook,
   testIncomingEvent,
@@ -76,16 +77,10 @@ describe('first attempts waiting for a send slot, on a real Postgres and a real 
     return { claim: (work) => work(), send: (work) => send(work) };
   }
 
-  async function rowOf(id: string) {
-    const [row]: { status: string; attempt_count: number; attempts: number }[] =
-      await dataSource.query(
-        `SELECT status, attempt_count,
-                (SELECT count(*)::int FROM delivery_attempts a WHERE a.delivery_id = d.id) AS attempts
-         FROM deliveries d WHERE id = $1`,
-        [id],
-      );
-    return row;
-  }
+  const rowOf = async (id: string) => {
+    const { status, attempt_count, attempts } = await deliveryState(dataSource, id);
+    return { status, attempt_count, attempts };
+  };
 
   it('sends on the first claim when the slot comes within the lease margin', async () => {
     const [[id]] = await deliveries.storeEvents([testIncomingEvent(accountId)]);

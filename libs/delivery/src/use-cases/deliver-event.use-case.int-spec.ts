@@ -3,11 +3,11 @@ import { loadConfig } from '@libs/config';
 import { DeliveryRepository } from '@libs/persistence';
 import {
   IsolatedDeliveries,
-  TEST_ADMIN_KEY,
-  TEST_ENCRYPTION_KEYS,
   WebhookReceiver,
+  deliveryState,
   openIsolatedDeliveries,
   insertTestWebhook,
+  testEnvironment,
   testIncomingEvent,
   uniqueAccountId,
 } from '@libs/testing';
@@ -33,13 +33,8 @@ describe('first attempts of a lane, each claimed with the outcome of the one bef
     isolated = await openIsolatedDeliveries(4);
     ({ dataSource, deliveries } = isolated);
     receiver = await new WebhookReceiver().start();
-    const config = loadConfig({
-      KAFKA_BROKERS: '127.0.0.1:1',
-      DATABASE_URL: isolated.database.url,
-      ADMIN_API_KEY: TEST_ADMIN_KEY,
-      ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
-      WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
-    });
+    // Kafka plays no part here: the use cases are driven directly.
+    const config = loadConfig(testEnvironment({ DATABASE_URL: isolated.database.url }, 'direct'));
     client = new WebhookHttpClient(config);
     const attempts = new AttemptDeliveryUseCase(deliveries, client, config, new DeliveryObserver());
     deliverEvent = new DeliverEventUseCase(deliveries, attempts);
@@ -66,16 +61,10 @@ describe('first attempts of a lane, each claimed with the outcome of the one bef
     return { deliveryIds: awaiting, held: null };
   }
 
-  async function rowOf(id: string) {
-    const [row]: { status: string; claim_token: string | null; attempts: number }[] =
-      await dataSource.query(
-        `SELECT status, claim_token,
-                (SELECT count(*)::int FROM delivery_attempts a WHERE a.delivery_id = d.id) AS attempts
-         FROM deliveries d WHERE id = $1`,
-        [id],
-      );
-    return row;
-  }
+  const rowOf = async (id: string) => {
+    const { status, claim_token, attempts } = await deliveryState(dataSource, id);
+    return { status, claim_token, attempts };
+  };
 
   it('sends in order, claiming each delivery after the first with the outcome before it', async () => {
     const accountId = await accountWith(3, '/order');
