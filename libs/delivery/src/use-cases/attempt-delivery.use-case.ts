@@ -32,15 +32,16 @@ const RECHECK_WEBHOOK_AFTER_MS = 1000;
 /** Recording stops retrying this long before the lease runs out and another worker may claim. */
 const RECORD_RETRY_RESERVE_MS = 5000;
 /**
- * Claims and outcomes of many attempts share a statement (group commit): what arrives while
- * one is being written goes in the next, up to this many claims and outcomes (twice this in
- * all), or rate-limit token takes.
+ * Claims, outcomes and rate-limit token takes of many attempts share statements (group
+ * commit): what arrives while one is being written goes in the next, up to this many token
+ * takes, or twice this many claims and outcomes together.
  */
 const BATCH_LIMIT = 100;
 /**
  * One statement of each kind (claims and outcomes; token takes) under way at a time: the
- * next one takes everything that arrived meanwhile. With two, batches were half as large for the same work, and Postgres spent a
- * fifth more per delivery (`npm run bench`, pg_stat_statements), with no gain in latency.
+ * next one takes everything that arrived meanwhile. With two, batches were half as large for
+ * the same work, and Postgres spent a fifth more per delivery (`npm run bench`,
+ * pg_stat_statements), with no gain in latency.
  */
 const BATCHES_IN_FLIGHT = 1;
 
@@ -81,7 +82,10 @@ export interface HeldClaim {
 export interface NextInLane {
   /** Its delivery id, when the lane knows it now and will attempt it right after; else null. */
   deliveryId(): string | null;
-  /** Receives its claim, before this attempt returns: the lane must send it or give it back. */
+  /**
+   * Receives its claim, before this attempt returns and only once this attempt's outcome is
+   * stored: the lane must send it or give it back.
+   */
   take(held: HeldClaim): void;
 }
 
@@ -261,7 +265,8 @@ export class AttemptDeliveryUseCase {
 
   /**
    * Gives a claim that will not be used back at once (its lane stopped: the event is no
-   * longer this worker's), so the partition's next owner need not wait its lease out.
+   * longer this worker's; or it was made ahead of an outcome that could not be stored), so
+   * whoever attempts it next need not wait its lease out.
    * Best effort: should Postgres fail, the lease runs out on its own.
    */
   async giveBack({ delivery }: HeldClaim): Promise<void> {
@@ -401,11 +406,31 @@ export class AttemptDeliveryUseCase {
       const held = await nextClaimed;
       // Only once this outcome is stored may the lane go on to the next: otherwise it tries
       // this one again, and the claim goes back rather than wait (and maybe outlive its lease).
-      if (held !== null) {
-        if (recorded && next !== undefined) next.take(held);
-        else await this.giveBack(held);
+      if (held !== null && recorded && next !== undefined) {
+        const live = await this.stillLiveAfter(delivery, transition, held).catch(() => null);
+        if (live === null) await this.giveBack(held);
+        else next.take(live ? held : notLive(held));
+      } else if (held !== null) {
+        await this.giveBack(held);
       }
     }
+  }
+
+  /**
+   * Whether the webhook of a claim made ahead is still live after this outcome. A failure may
+   * have disabled their common webhook, and a claim that did not share the outcome's statement
+   * (parted by a conflict, or retried alone) read it live before that: after a failure it is
+   * read again (a success disables nothing).
+   */
+  private async stillLiveAfter(
+    delivery: ClaimedDelivery,
+    transition: DeliveryTransition,
+    held: HeldClaim,
+  ): Promise<boolean> {
+    const { webhook } = held.delivery;
+    if (!webhook.active) return false;
+    if (transition.status === 'succeeded' || webhook.id !== delivery.webhook.id) return true;
+    return this.deliveries.webhookIsLive(webhook.id);
   }
 
   /** Claims the lane's next first attempt, if it has one to claim now (else the lane will). */
@@ -498,6 +523,12 @@ export class AttemptDeliveryUseCase {
       ),
     };
   }
+}
+
+/** The claim, its webhook found disabled or deleted: it is discarded unsent. */
+function notLive(held: HeldClaim): HeldClaim {
+  const { delivery } = held;
+  return { ...held, delivery: { ...delivery, webhook: { ...delivery.webhook, active: false } } };
 }
 
 function sleep(ms: number): Promise<void> {

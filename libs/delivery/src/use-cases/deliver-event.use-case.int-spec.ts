@@ -154,4 +154,68 @@ describe('first attempts of a lane, each claimed with the outcome of the one bef
     });
     expect(receiver.requests.filter((r) => r.path.startsWith('/stop/'))).toHaveLength(1);
   });
+
+  it('discards unsent the claim made ahead when the outcome before it, stored apart, disabled their webhook', async () => {
+    const accountId = await accountWith(1, '/dying');
+    receiver.reply('/dying/0', () => ({ status: 500 }));
+    // Failing for an hour: one failure more disables it.
+    await dataSource.query(
+      `UPDATE webhooks SET failing_since = now() - interval '1 hour', consecutive_failures = 50
+       WHERE account_id = $1`,
+      [accountId],
+    );
+    const [first, second] = [await storedEvent(accountId), await storedEvent(accountId)];
+    const config = loadConfig(
+      testEnvironment(
+        {
+          DATABASE_URL: isolated.database.url,
+          FAILING_WEBHOOK_DISABLE_AFTER_SECONDS: '1',
+          FAILING_WEBHOOK_MIN_ATTEMPTS: '1',
+        },
+        'direct',
+      ),
+    );
+    const strict = new DeliverEventUseCase(
+      deliveries,
+      new AttemptDeliveryUseCase(deliveries, client, config, new DeliveryObserver()),
+    );
+    // The claim and the outcome parted (as a conflict with another outcome of the webhook, or
+    // a retry alone, would part them): the claim commits first, reading the webhook live.
+    const together = deliveries.recordAttemptsAndClaimFirst.bind(deliveries);
+    const parted = jest
+      .spyOn(deliveries, 'recordAttemptsAndClaimFirst')
+      .mockImplementation(async (outcomes, ids, leaseMs, policy) => {
+        const claimed = await together([], ids, leaseMs, policy);
+        await together(outcomes, [], leaseMs, policy);
+        return claimed;
+      });
+    let handed: HeldClaim | null = null;
+    try {
+      const after = {
+        deliveryId: () => second.deliveryIds[0],
+        take: (held: HeldClaim) => {
+          handed = held;
+        },
+      };
+      expect(await strict.attemptInOrder(first, () => true, undefined, after)).toBe(true);
+    } finally {
+      parted.mockRestore();
+    }
+    const [{ enabled }] = await dataSource.query(
+      `SELECT enabled FROM webhooks WHERE account_id = $1`,
+      [accountId],
+    );
+    expect(enabled).toBe(false);
+    const claimed: HeldClaim | null = handed;
+    if (claimed === null) throw new Error('expected the next event to be claimed ahead');
+    expect((claimed as HeldClaim).delivery.webhook.active).toBe(false);
+
+    expect(await strict.attemptInOrder({ ...second, held: claimed }, () => true)).toBe(true);
+    expect(receiver.requests.filter((r) => r.path === '/dying/0')).toHaveLength(1);
+    expect(await rowOf(second.deliveryIds[0])).toEqual({
+      status: 'discarded',
+      claim_token: null,
+      attempts: 0,
+    });
+  });
 });
