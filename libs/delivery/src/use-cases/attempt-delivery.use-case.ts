@@ -46,7 +46,11 @@ const BATCH_LIMIT = 100;
 const BATCHES_IN_FLIGHT = 1;
 
 /** A first attempt's claim or an attempt's outcome: the two share statements. */
-type Step = { claim: string } | { record: AttemptToRecord };
+/**
+ * A first attempt's claim, or an attempt's outcome with (maybe) the claim of its lane's next
+ * first attempt: one item, so the two are always in one statement (both or neither commit).
+ */
+type Step = { claim: string } | { record: AttemptToRecord; claimNext?: string };
 
 /**
  * Runs `work` in a delivery slot (a concurrency limit the caller owns, such as p-limit's),
@@ -83,8 +87,8 @@ export interface NextInLane {
   /** Its delivery id, when the lane knows it now and will attempt it right after; else null. */
   deliveryId(): string | null;
   /**
-   * Receives its claim, before this attempt returns and only once this attempt's outcome is
-   * stored: the lane must send it or give it back.
+   * Receives its claim, made by the statement that stored this attempt's outcome, before this
+   * attempt returns: the lane must send it or give it back.
    */
   take(held: HeldClaim): void;
 }
@@ -129,7 +133,11 @@ export class AttemptDeliveryUseCase {
       conflictKey: (step) =>
         'claim' in step
           ? `delivery:${step.claim}`
-          : [`delivery:${step.record.delivery.id}`, `webhook:${step.record.delivery.webhook.id}`],
+          : [
+              `delivery:${step.record.delivery.id}`,
+              `webhook:${step.record.delivery.webhook.id}`,
+              ...(step.claimNext === undefined ? [] : [`delivery:${step.claimNext}`]),
+            ],
       // An answer Postgres refuses fails alone, and is then recorded without its body.
       retryAloneWhen: isPermanentDataError,
     },
@@ -265,8 +273,7 @@ export class AttemptDeliveryUseCase {
 
   /**
    * Gives a claim that will not be used back at once (its lane stopped: the event is no
-   * longer this worker's; or it was made ahead of an outcome that could not be stored), so
-   * whoever attempts it next need not wait its lease out.
+   * longer this worker's), so whoever attempts it next need not wait its lease out.
    * Best effort: should Postgres fail, the lease runs out on its own.
    */
   async giveBack({ delivery }: HeldClaim): Promise<void> {
@@ -383,10 +390,10 @@ export class AttemptDeliveryUseCase {
   }
 
   /**
-   * Records the attempt, and claims the lane's `next` first attempt in the same statement.
-   * Should Postgres refuse what the receiver answered (it never should: the client makes
-   * every body storable), the attempt is recorded without the body rather than left
-   * unrecorded, which would resend it at every lease expiry.
+   * Records the attempt, and claims the lane's `next` first attempt in the same statement
+   * (both or neither), handing it over. Should Postgres refuse what the receiver answered (it
+   * never should: the client makes every body storable), the attempt is recorded without the
+   * body rather than left unrecorded, which would resend it at every lease expiry.
    */
   private async record(
     delivery: ClaimedDelivery,
@@ -395,68 +402,23 @@ export class AttemptDeliveryUseCase {
     transition: DeliveryTransition,
     next?: NextInLane,
   ): Promise<void> {
-    // Submitted first, in the same turn: the two go out in one statement unless a conflict or
-    // the batch's size parts them (then the claim may commit before the outcome).
-    const nextClaimed = this.claimAlongside(next);
-    let recorded = false;
-    try {
-      await this.recordOutcome(delivery, claimedAt, attempt, transition);
-      recorded = true;
-    } finally {
-      const held = await nextClaimed;
-      // Only once this outcome is stored may the lane go on to the next: otherwise it tries
-      // this one again, and the claim goes back rather than wait (and maybe outlive its lease).
-      if (held !== null && recorded && next !== undefined) {
-        const live = await this.stillLiveAfter(delivery, transition, held).catch(() => null);
-        if (live === null) await this.giveBack(held);
-        else next.take(live ? held : notLive(held));
-      } else if (held !== null) {
-        await this.giveBack(held);
-      }
-    }
-  }
-
-  /**
-   * Whether the webhook of a claim made ahead is still live after this outcome. A failure may
-   * have disabled their common webhook, and a claim that did not share the outcome's statement
-   * (parted by a conflict, or retried alone) read it live before that: after a failure it is
-   * read again (a success disables nothing).
-   */
-  private async stillLiveAfter(
-    delivery: ClaimedDelivery,
-    transition: DeliveryTransition,
-    held: HeldClaim,
-  ): Promise<boolean> {
-    const { webhook } = held.delivery;
-    if (!webhook.active) return false;
-    if (transition.status === 'succeeded' || webhook.id !== delivery.webhook.id) return true;
-    return this.deliveries.webhookIsLive(webhook.id);
-  }
-
-  /** Claims the lane's next first attempt, if it has one to claim now (else the lane will). */
-  private async claimAlongside(next: NextInLane | undefined): Promise<HeldClaim | null> {
-    const deliveryId = next?.deliveryId() ?? null;
-    if (deliveryId === null) return null;
-    const claimedAt = Date.now();
-    const delivery = await this.steps.submit({ claim: deliveryId }).catch(() => null);
-    return delivery === null ? null : { delivery, claimedAt };
-  }
-
-  private async recordOutcome(
-    delivery: ClaimedDelivery,
-    claimedAt: number,
-    attempt: AttemptRecord,
-    transition: DeliveryTransition,
-  ): Promise<void> {
     // The claim outlives the attempt by LEASE_MARGIN_MS: keep trying within it, so that a
     // database blip after the send does not leave the outcome unrecorded (the delivery would
     // then be sent again as a retry, behind the account's later events).
     const giveUpAt = claimedAt + this.leaseMs - RECORD_RETRY_RESERVE_MS;
+    // The first try only: a retry records the outcome alone (the lane claims the next itself).
+    let claimNext = next?.deliveryId() ?? undefined;
     for (let failures = 0; ; failures += 1) {
+      const nextClaimedAt = Date.now();
       try {
-        await this.steps.submit({ record: { delivery, attempt, transition } });
+        const claimed = await this.steps.submit({
+          record: { delivery, attempt, transition },
+          claimNext,
+        });
+        if (claimed !== null) next?.take({ delivery: claimed, claimedAt: nextClaimedAt });
         return;
       } catch (error) {
+        claimNext = undefined;
         if (isPermanentDataError(error)) {
           this.logger.warn(`Delivery ${delivery.id}: response not storable: ${String(error)}`);
           await this.steps.submit({
@@ -478,8 +440,12 @@ export class AttemptDeliveryUseCase {
     const claimIds: string[] = [];
     const outcomes: AttemptToRecord[] = [];
     for (const step of steps) {
-      if ('claim' in step) claimIds.push(step.claim);
-      else outcomes.push(step.record);
+      if ('claim' in step) {
+        claimIds.push(step.claim);
+      } else {
+        outcomes.push(step.record);
+        if (step.claimNext !== undefined) claimIds.push(step.claimNext);
+      }
     }
     const claimed = await this.deliveries.recordAttemptsAndClaimFirst(
       outcomes,
@@ -488,7 +454,10 @@ export class AttemptDeliveryUseCase {
       this.endpointPolicy,
     );
     const byId = new Map(claimed.map((delivery) => [delivery.id, delivery]));
-    return steps.map((step) => ('claim' in step ? (byId.get(step.claim) ?? null) : null));
+    return steps.map((step) => {
+      const id = 'claim' in step ? step.claim : step.claimNext;
+      return id === undefined ? null : (byId.get(id) ?? null);
+    });
   }
 
   /**
@@ -523,12 +492,6 @@ export class AttemptDeliveryUseCase {
       ),
     };
   }
-}
-
-/** The claim, its webhook found disabled or deleted: it is discarded unsent. */
-function notLive(held: HeldClaim): HeldClaim {
-  const { delivery } = held;
-  return { ...held, delivery: { ...delivery, webhook: { ...delivery.webhook, active: false } } };
 }
 
 function sleep(ms: number): Promise<void> {

@@ -155,7 +155,7 @@ describe('first attempts of a lane, each claimed with the outcome of the one bef
     expect(receiver.requests.filter((r) => r.path.startsWith('/stop/'))).toHaveLength(1);
   });
 
-  it('discards unsent the claim made ahead when the outcome before it, stored apart, disabled their webhook', async () => {
+  it('discards unsent the claim made ahead by the statement whose outcome disabled their webhook', async () => {
     const accountId = await accountWith(1, '/dying');
     receiver.reply('/dying/0', () => ({ status: 500 }));
     // Failing for an hour: one failure more disables it.
@@ -179,28 +179,14 @@ describe('first attempts of a lane, each claimed with the outcome of the one bef
       deliveries,
       new AttemptDeliveryUseCase(deliveries, client, config, new DeliveryObserver()),
     );
-    // The claim and the outcome parted (as a conflict with another outcome of the webhook, or
-    // a retry alone, would part them): the claim commits first, reading the webhook live.
-    const together = deliveries.recordAttemptsAndClaimFirst.bind(deliveries);
-    const parted = jest
-      .spyOn(deliveries, 'recordAttemptsAndClaimFirst')
-      .mockImplementation(async (outcomes, ids, leaseMs, policy) => {
-        const claimed = await together([], ids, leaseMs, policy);
-        await together(outcomes, [], leaseMs, policy);
-        return claimed;
-      });
     let handed: HeldClaim | null = null;
-    try {
-      const after = {
-        deliveryId: () => second.deliveryIds[0],
-        take: (held: HeldClaim) => {
-          handed = held;
-        },
-      };
-      expect(await strict.attemptInOrder(first, () => true, undefined, after)).toBe(true);
-    } finally {
-      parted.mockRestore();
-    }
+    const after = {
+      deliveryId: () => second.deliveryIds[0],
+      take: (held: HeldClaim) => {
+        handed = held;
+      },
+    };
+    expect(await strict.attemptInOrder(first, () => true, undefined, after)).toBe(true);
     const [{ enabled }] = await dataSource.query(
       `SELECT enabled FROM webhooks WHERE account_id = $1`,
       [accountId],
