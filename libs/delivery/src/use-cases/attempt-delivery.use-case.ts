@@ -34,7 +34,7 @@ const RECORD_RETRY_RESERVE_MS = 5000;
 /**
  * Claims, outcomes and rate-limit token takes of many attempts share statements (group
  * commit): what arrives while one is being written goes in the next, up to this many token
- * takes, or twice this many claims and outcomes together.
+ * takes, or twice this many steps (claims, and outcomes with their lane's next claim).
  */
 const BATCH_LIMIT = 100;
 /**
@@ -45,7 +45,6 @@ const BATCH_LIMIT = 100;
  */
 const BATCHES_IN_FLIGHT = 1;
 
-/** A first attempt's claim or an attempt's outcome: the two share statements. */
 /**
  * A first attempt's claim, or an attempt's outcome with (maybe) the claim of its lane's next
  * first attempt: one item, so the two are always in one statement (both or neither commit).
@@ -119,13 +118,12 @@ export class AttemptDeliveryUseCase {
   private readonly endpointPolicy: EndpointFailurePolicy;
   /**
    * Claims of first attempts and outcomes go out together: one statement records the
-   * outcomes that arrived and claims the deliveries asked for meanwhile (in a drain, each
-   * lane's claim rides with other lanes' outcomes).
+   * outcomes that arrived, each with the claim of its lane's next first attempt, and claims
+   * the deliveries asked for meanwhile.
    */
   private readonly steps = new GroupCommit<Step, ClaimedDelivery | null>(
     (batch) => this.writeSteps(batch),
     {
-      // Claims and outcomes together.
       maxBatch: 2 * BATCH_LIMIT,
       maxInFlight: BATCHES_IN_FLIGHT,
       // One statement updates an endpoint's health once, and a delivery once (the same one
