@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DirectQueueRepository, LaneLease } from '@libs/persistence';
-import { AttemptDeliveryUseCase } from './attempt-delivery.use-case';
+import { AttemptDeliveryUseCase, HeldClaim } from './attempt-delivery.use-case';
 import { FirstAttemptSlots } from './first-attempt-slots';
 
 /** Deliveries read from a lane per round trip. */
@@ -57,37 +57,70 @@ export class DrainDirectLaneUseCase {
    * done is found done again by whoever works the lane next.
    */
   async drain(lane: LaneLease, control: LaneControl): Promise<LaneOutcome> {
-    let done: string[] = [];
-    for (;;) {
-      const batch = await this.queue.nextInLane(lane, done, LANE_BATCH);
-      done = [];
-      if (batch === null) return 'let-go';
-      if (batch.deliveryIds.length === 0) {
-        // False: the api queued more meanwhile (or the lease was lost): read again.
-        if (await this.queue.closeLane(lane, batch.enqueued)) return 'emptied';
-        continue;
-      }
-      for (const deliveryId of batch.deliveryIds) {
-        if (!control.owned()) {
-          await this.queue.releaseLane(lane, done, false);
-          return 'let-go';
+    // The lane's next delivery, claimed with the outcome of the one before it.
+    const ahead: { claim: HeldClaim | null } = { claim: null };
+    const giveBackAhead = async () => {
+      const held = ahead.claim;
+      ahead.claim = null;
+      if (held !== null) await this.attempts.giveBack(held);
+    };
+    const take = (held: HeldClaim) => {
+      void giveBackAhead();
+      ahead.claim = held;
+    };
+    try {
+      let done: string[] = [];
+      for (;;) {
+        const batch = await this.queue.nextInLane(lane, done, LANE_BATCH);
+        done = [];
+        if (batch === null) return 'let-go';
+        if (batch.deliveryIds.length === 0) {
+          // False: the api queued more meanwhile (or the lease was lost): read again.
+          if (await this.queue.closeLane(lane, batch.enqueued)) return 'emptied';
+          continue;
         }
-        // Null when there was nothing to make (made already, or by a manual attempt) or the
-        // lane was lost while waiting for another holder's attempt of it; only the first is done.
-        await this.attempts.executeFirst(deliveryId, () => control.owned(), this.slots);
-        if (!control.owned()) continue;
-        done.push(deliveryId);
-        // Every few attempts, not only after a batch: an account whose webhook's rate limit
-        // makes it wait between requests would otherwise keep its slot for a whole batch of
-        // them. Not after every one: when sends are slow (every slot busy), a lane would then
-        // be handed back and taken again for each delivery, three statements each.
-        const checkpoint =
-          done.length % TURN_CHECK_EVERY === 0 || done.length === batch.deliveryIds.length;
-        if (checkpoint && control.turnIsOver()) {
-          await this.queue.releaseLane(lane, done, true);
-          return 'turn-over';
+        for (const [index, deliveryId] of batch.deliveryIds.entries()) {
+          if (!control.owned()) {
+            await giveBackAhead();
+            await this.queue.releaseLane(lane, done, false);
+            return 'let-go';
+          }
+          const held = ahead.claim?.delivery.id === deliveryId ? ahead.claim : null;
+          if (held !== null) ahead.claim = null;
+          // Not past a turn check: the lane may be handed back there.
+          const following = batch.deliveryIds.at(index + 1);
+          const next =
+            following === undefined || (done.length + 1) % TURN_CHECK_EVERY === 0
+              ? undefined
+              : { deliveryId: () => (control.owned() ? following : null), take };
+          // Null when there was nothing to make (made already, or by a manual attempt) or the
+          // lane was lost while waiting for another holder's attempt of it; only the first is
+          // done.
+          await this.attempts.executeFirst(
+            deliveryId,
+            () => control.owned(),
+            this.slots,
+            held,
+            next,
+          );
+          if (!control.owned()) continue;
+          done.push(deliveryId);
+          // Every few attempts, not only after a batch: an account whose webhook's rate limit
+          // makes it wait between requests would otherwise keep its slot for a whole batch of
+          // them. Not after every one: when sends are slow (every slot busy), a lane would then
+          // be handed back and taken again for each delivery, three statements each.
+          const checkpoint =
+            done.length % TURN_CHECK_EVERY === 0 || done.length === batch.deliveryIds.length;
+          if (checkpoint && control.turnIsOver()) {
+            await giveBackAhead();
+            await this.queue.releaseLane(lane, done, true);
+            return 'turn-over';
+          }
         }
       }
+    } finally {
+      // Not used (an error, or the lane was lost): no lease left to wait out.
+      await giveBackAhead();
     }
   }
 
