@@ -80,3 +80,32 @@ export async function openIsolatedDeliveries(
     throw error;
   }
 }
+
+/**
+ * Makes a lane lose its event (or lane) right after the repository stored its first outcome,
+ * with the claim made ahead in the same statement: for tests of what becomes of a claim the
+ * lane may no longer use. `owned` is the lane's ownership; `sharedCalls` counts the calls that
+ * stored outcomes and claims together.
+ */
+export function loseOwnershipAfterFirstOutcome(deliveries: DeliveryRepository): {
+  owned: () => boolean;
+  sharedCalls: () => number;
+  restore: () => void;
+} {
+  let owned = true;
+  let shared = 0;
+  const original = deliveries.recordAttemptsAndClaimFirst;
+  deliveries.recordAttemptsAndClaimFirst = async (outcomes, ids, leaseMs, policy) => {
+    const claimed = await original.call(deliveries, outcomes, ids, leaseMs, policy);
+    if (outcomes.length > 0 && ids.length > 0) shared += 1;
+    if (outcomes.length > 0) owned = false;
+    return claimed;
+  };
+  return {
+    owned: () => owned,
+    sharedCalls: () => shared,
+    restore: () => {
+      deliveries.recordAttemptsAndClaimFirst = original;
+    },
+  };
+}

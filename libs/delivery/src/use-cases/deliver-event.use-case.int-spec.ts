@@ -7,6 +7,7 @@ import {
   deliveryState,
   openIsolatedDeliveries,
   insertTestWebhook,
+  loseOwnershipAfterFirstOutcome,
   testEnvironment,
   testIncomingEvent,
   uniqueAccountId,
@@ -128,22 +129,13 @@ describe('first attempts of a lane, each claimed with the outcome of the one bef
   it('gives a claim made ahead back when the event stops being the lane’s before using it', async () => {
     const accountId = await accountWith(2, '/stop');
     const event = await storedEvent(accountId);
-    let owned = true;
-    const record = deliveries.recordAttemptsAndClaimFirst.bind(deliveries);
-    const steps = jest
-      .spyOn(deliveries, 'recordAttemptsAndClaimFirst')
-      .mockImplementation(async (outcomes, ids, leaseMs, policy) => {
-        const claimed = await record(outcomes, ids, leaseMs, policy);
-        // The partition is taken away right after the first outcome (and the claim of the
-        // second delivery with it) is stored.
-        if (outcomes.length > 0) owned = false;
-        return claimed;
-      });
+    // Lost right after the first outcome (and the claim of the next delivery with it) is stored.
+    const lane = loseOwnershipAfterFirstOutcome(deliveries);
     try {
-      expect(await deliverEvent.attemptInOrder(event, () => owned)).toBe(false);
-      expect(steps.mock.calls.some(([outcomes, ids]) => outcomes.length && ids.length)).toBe(true);
+      expect(await deliverEvent.attemptInOrder(event, lane.owned)).toBe(false);
+      expect(lane.sharedCalls()).toBeGreaterThan(0);
     } finally {
-      steps.mockRestore();
+      lane.restore();
     }
     expect(await rowOf(event.deliveryIds[0])).toMatchObject({ status: 'succeeded' });
     // Back to waiting for its lane, unsent: the next owner need not wait out a lease.

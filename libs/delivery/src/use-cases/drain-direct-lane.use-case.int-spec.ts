@@ -7,6 +7,7 @@ import {
   WebhookReceiver,
   deliveryState,
   insertTestWebhook,
+  loseOwnershipAfterFirstOutcome,
   openIsolatedDeliveries,
   testEnvironment,
   uniqueAccountId,
@@ -104,22 +105,14 @@ describe('draining a direct-mode lane, each next delivery claimed with the outco
 
   it('gives the claim made ahead back when the lane is lost before using it', async () => {
     const { lease, deliveryIds } = await laneWith(3, '/direct-lost');
-    let owned = true;
-    const record = deliveries.recordAttemptsAndClaimFirst.bind(deliveries);
-    const steps = jest
-      .spyOn(deliveries, 'recordAttemptsAndClaimFirst')
-      .mockImplementation(async (outcomes, ids, leaseMs, policy) => {
-        const claimed = await record(outcomes, ids, leaseMs, policy);
-        // The lane's lease is lost right after the first outcome and the next claim.
-        if (outcomes.length > 0) owned = false;
-        return claimed;
-      });
+    // Lost right after the first outcome (and the claim of the next delivery with it) is stored.
+    const lane = loseOwnershipAfterFirstOutcome(deliveries);
     try {
-      const outcome = await drain.drain(lease, { owned: () => owned, turnIsOver: () => false });
+      const outcome = await drain.drain(lease, { owned: lane.owned, turnIsOver: () => false });
       expect(outcome).toBe('let-go');
-      expect(steps.mock.calls.some(([outcomes, ids]) => outcomes.length && ids.length)).toBe(true);
+      expect(lane.sharedCalls()).toBeGreaterThan(0);
     } finally {
-      steps.mockRestore();
+      lane.restore();
     }
     expect(sentTo('/direct-lost')).toHaveLength(1);
     expect(await deliveryState(dataSource, deliveryIds[1])).toMatchObject({
