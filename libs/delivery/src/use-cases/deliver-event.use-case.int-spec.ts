@@ -67,6 +67,18 @@ describe('first attempts of a lane, each claimed with the outcome of the one bef
     return { status, claim_token, attempts };
   };
 
+  /** The lane's next event as `attemptInOrder` gets it (`after`), keeping the claim it hands. */
+  function handingOver(deliveryId: string) {
+    let handed: HeldClaim | null = null;
+    return {
+      deliveryId: () => deliveryId,
+      take: (held: HeldClaim) => {
+        handed = held;
+      },
+      handed: () => handed,
+    };
+  }
+
   it('sends in order, claiming each delivery after the first with the outcome before it', async () => {
     const accountId = await accountWith(3, '/order');
     const event = await storedEvent(accountId);
@@ -96,17 +108,11 @@ describe('first attempts of a lane, each claimed with the outcome of the one bef
   it("hands the claim of the lane's next event over, which then sends it without claiming again", async () => {
     const accountId = await accountWith(1, '/next');
     const [first, second] = [await storedEvent(accountId), await storedEvent(accountId)];
-    let handed: HeldClaim | null = null;
-    const after = {
-      deliveryId: () => second.deliveryIds[0],
-      take: (held: HeldClaim) => {
-        handed = held;
-      },
-    };
+    const after = handingOver(second.deliveryIds[0]);
     expect(await deliverEvent.attemptInOrder(first, () => true, undefined, after)).toBe(true);
-    const claimed: HeldClaim | null = handed;
+    const claimed = after.handed();
     if (claimed === null) throw new Error('expected the next event to be claimed ahead');
-    expect((claimed as HeldClaim).delivery.id).toBe(second.deliveryIds[0]);
+    expect(claimed.delivery.id).toBe(second.deliveryIds[0]);
     expect(await rowOf(second.deliveryIds[0])).toMatchObject({ status: 'delivering', attempts: 0 });
 
     const claimsAlone = jest.spyOn(deliveries, 'claimFirstAttempts');
@@ -171,22 +177,16 @@ describe('first attempts of a lane, each claimed with the outcome of the one bef
       deliveries,
       new AttemptDeliveryUseCase(deliveries, client, config, new DeliveryObserver()),
     );
-    let handed: HeldClaim | null = null;
-    const after = {
-      deliveryId: () => second.deliveryIds[0],
-      take: (held: HeldClaim) => {
-        handed = held;
-      },
-    };
+    const after = handingOver(second.deliveryIds[0]);
     expect(await strict.attemptInOrder(first, () => true, undefined, after)).toBe(true);
     const [{ enabled }] = await dataSource.query(
       `SELECT enabled FROM webhooks WHERE account_id = $1`,
       [accountId],
     );
     expect(enabled).toBe(false);
-    const claimed: HeldClaim | null = handed;
+    const claimed = after.handed();
     if (claimed === null) throw new Error('expected the next event to be claimed ahead');
-    expect((claimed as HeldClaim).delivery.webhook.active).toBe(false);
+    expect(claimed.delivery.webhook.active).toBe(false);
 
     expect(await strict.attemptInOrder({ ...second, held: claimed }, () => true)).toBe(true);
     expect(receiver.requests.filter((r) => r.path === '/dying/0')).toHaveLength(1);
