@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '@libs/config';
 import { GroupCommit } from '@libs/messaging';
@@ -49,7 +50,13 @@ const BATCHES_IN_FLIGHT = 1;
  * A first attempt's claim, or an attempt's outcome with (maybe) the claim of its lane's next
  * first attempt: one item, so the two are always in one statement (both or neither commit).
  */
-type Step = { claim: string } | { record: AttemptToRecord; claimNext?: string };
+type Step = { claim: string } | { record: AttemptToRecord; claimNext?: ClaimAhead };
+
+/** The lane's next first attempt, claimed with a token of ours (see `record`). */
+interface ClaimAhead {
+  deliveryId: string;
+  token: string;
+}
 
 /**
  * Runs `work` in a delivery slot (a concurrency limit the caller owns, such as p-limit's),
@@ -134,7 +141,7 @@ export class AttemptDeliveryUseCase {
           : [
               `delivery:${step.record.delivery.id}`,
               `webhook:${step.record.delivery.webhook.id}`,
-              ...(step.claimNext === undefined ? [] : [`delivery:${step.claimNext}`]),
+              ...(step.claimNext === undefined ? [] : [`delivery:${step.claimNext.deliveryId}`]),
             ],
       // An answer Postgres refuses fails alone, and is then recorded without its body.
       retryAloneWhen: isPermanentDataError,
@@ -405,44 +412,67 @@ export class AttemptDeliveryUseCase {
     // then be sent again as a retry, behind the account's later events).
     const giveUpAt = claimedAt + this.leaseMs - RECORD_RETRY_RESERVE_MS;
     // The first try only: a retry records the outcome alone (the lane claims the next itself).
-    let claimNext = next?.deliveryId() ?? undefined;
-    for (let failures = 0; ; failures += 1) {
-      const nextClaimedAt = Date.now();
-      try {
-        const claimed = await this.steps.submit({
-          record: { delivery, attempt, transition },
-          claimNext,
-        });
-        if (claimed !== null) next?.take({ delivery: claimed, claimedAt: nextClaimedAt });
-        return;
-      } catch (error) {
-        claimNext = undefined;
-        if (isPermanentDataError(error)) {
-          this.logger.warn(`Delivery ${delivery.id}: response not storable: ${String(error)}`);
-          await this.steps.submit({
-            record: {
-              delivery,
-              attempt: { ...attempt, responseBody: '[response body could not be stored]' },
-              transition,
-            },
+    const nextId = next?.deliveryId() ?? null;
+    let claimNext = nextId === null ? undefined : { deliveryId: nextId, token: randomUUID() };
+    // A failed try may have committed all the same (its answer lost): its claim of the next
+    // delivery is then ours, unused, under a token nobody holds; given back once recorded.
+    let uncertain: ClaimAhead | undefined;
+    try {
+      for (let failures = 0; ; failures += 1) {
+        const nextClaimedAt = Date.now();
+        try {
+          const claimed = await this.steps.submit({
+            record: { delivery, attempt, transition },
+            claimNext,
           });
+          if (claimed !== null) next?.take({ delivery: claimed, claimedAt: nextClaimedAt });
           return;
+        } catch (error) {
+          uncertain ??= claimNext;
+          claimNext = undefined;
+          if (isPermanentDataError(error)) {
+            this.logger.warn(`Delivery ${delivery.id}: response not storable: ${String(error)}`);
+            await this.steps.submit({
+              record: {
+                delivery,
+                attempt: { ...attempt, responseBody: '[response body could not be stored]' },
+                transition,
+              },
+            });
+            return;
+          }
+          if (Date.now() >= giveUpAt) throw error;
+          await new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** failures, 2000)));
         }
-        if (Date.now() >= giveUpAt) throw error;
-        await new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** failures, 2000)));
       }
+    } finally {
+      if (uncertain !== undefined) await this.releaseUnused(uncertain);
+    }
+  }
+
+  /** Gives back a claim made ahead that may have been made (best effort: else its lease runs out). */
+  private async releaseUnused({ deliveryId, token }: ClaimAhead): Promise<void> {
+    try {
+      await this.deliveries.releaseUnusedClaims([token]);
+    } catch (error) {
+      this.logger.warn(`Delivery ${deliveryId}: giving its claim back failed: ${String(error)}`);
     }
   }
 
   private async writeSteps(steps: Step[]): Promise<(ClaimedDelivery | null)[]> {
     const claimIds: string[] = [];
+    const tokens: (string | null)[] = [];
     const outcomes: AttemptToRecord[] = [];
     for (const step of steps) {
       if ('claim' in step) {
         claimIds.push(step.claim);
+        tokens.push(null);
       } else {
         outcomes.push(step.record);
-        if (step.claimNext !== undefined) claimIds.push(step.claimNext);
+        if (step.claimNext !== undefined) {
+          claimIds.push(step.claimNext.deliveryId);
+          tokens.push(step.claimNext.token);
+        }
       }
     }
     const claimed = await this.deliveries.recordAttemptsAndClaimFirst(
@@ -450,10 +480,11 @@ export class AttemptDeliveryUseCase {
       claimIds,
       this.leaseMs,
       this.endpointPolicy,
+      tokens,
     );
     const byId = new Map(claimed.map((delivery) => [delivery.id, delivery]));
     return steps.map((step) => {
-      const id = 'claim' in step ? step.claim : step.claimNext;
+      const id = 'claim' in step ? step.claim : step.claimNext?.deliveryId;
       return id === undefined ? null : (byId.get(id) ?? null);
     });
   }

@@ -196,4 +196,38 @@ describe('first attempts of a lane, each claimed with the outcome of the one bef
       attempts: 0,
     });
   });
+
+  it('gives back the claim made ahead by a statement whose answer was lost, and goes on at once', async () => {
+    const accountId = await accountWith(2, '/lost');
+    const event = await storedEvent(accountId);
+    const write = deliveries.recordAttemptsAndClaimFirst.bind(deliveries);
+    let lost = 0;
+    // The outcome and the claim of the next delivery commit, and the answer never arrives.
+    const steps = jest
+      .spyOn(deliveries, 'recordAttemptsAndClaimFirst')
+      .mockImplementation(async (...args) => {
+        const claimed = await write(...args);
+        const [outcomes, ids] = args;
+        if (outcomes.length > 0 && ids.length > 0 && lost === 0) {
+          lost += 1;
+          throw new Error('Connection terminated unexpectedly');
+        }
+        return claimed;
+      });
+    const started = Date.now();
+    try {
+      expect(await deliverEvent.attemptInOrder(event, () => true)).toBe(true);
+    } finally {
+      steps.mockRestore();
+    }
+    expect(lost).toBe(1);
+    // Not the lease of the lost claim (the 3 s timeout and 30 s) waited out: given back.
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(receiver.requests.filter((r) => r.path.startsWith('/lost/')).map((r) => r.path)).toEqual(
+      ['/lost/0', '/lost/1'],
+    );
+    for (const id of event.deliveryIds) {
+      expect(await rowOf(id)).toEqual({ status: 'succeeded', claim_token: null, attempts: 1 });
+    }
+  }, 60_000);
 });

@@ -94,7 +94,7 @@ export class DeliverEventUseCase {
 
   /** Gives back what a store with this token may have claimed (its outcome unknown). */
   releaseStoreClaim(claimToken: string): Promise<void> {
-    return this.deliveries.releaseStoreClaims([claimToken]);
+    return this.deliveries.releaseUnusedClaims([claimToken]);
   }
 
   /**

@@ -91,7 +91,7 @@ describe.each([
       );
       const [claimed] = await deliveries.claimFirstAttempts([id], 60_000);
       expect(claimed?.id).toBe(id);
-      const indexes = await planOf(false, (ids) => `60000, '{${ids}}', 8`);
+      const indexes = await planOf(false, (ids) => `60000, '{${ids}}', 8, '{}'`);
       expect(indexes).toContain('deliveries_pkey');
       expect(
         indexes.filter((index) => index.startsWith('deliveries_') && index !== 'deliveries_pkey'),
@@ -124,9 +124,9 @@ describe.each([
         { failingForMs: 60_000, minFailures: 100 },
       );
       expect(taken.map((delivery) => delivery.id)).toEqual([second.id]);
-      // Its outcomes: none (fourteen empty columns).
+      // Its outcomes: none (fourteen empty columns); no tokens of ours.
       const noOutcomes = Array.from({ length: 14 }, () => `'{}'`).join(', ');
-      const indexes = await planOf(true, (ids) => `60000, '{${ids}}', 8, ${noOutcomes}`);
+      const indexes = await planOf(true, (ids) => `60000, '{${ids}}', 8, ${noOutcomes}, '{}'`);
       expect(indexes).toContain('deliveries_pkey');
       expect(
         indexes.filter((index) => index.startsWith('deliveries_') && index !== 'deliveries_pkey'),

@@ -353,7 +353,7 @@ describe('DeliveryRepository on a real Postgres', () => {
       tokens: [randomUUID()],
       leaseMs: 60_000,
     });
-    await deliveries.releaseStoreClaims([randomUUID()]);
+    await deliveries.releaseUnusedClaims([randomUUID()]);
     expect(await statusOf(held.awaiting[0])).toBe('delivering');
   });
 

@@ -196,12 +196,14 @@ export class DeliveryRepository {
   }
 
   /**
-   * Gives back the first-attempt claims a store made with these tokens, unused: their
-   * deliveries wait for a claim again. For a store whose outcome its caller never learnt.
+   * Gives back the first-attempt claims made with these caller-made tokens (by a store, or
+   * ahead by an outcome's statement) and not attempted: their deliveries wait for a claim
+   * again. For a statement whose outcome its caller never learnt (its answer lost after it
+   * committed): whoever attempts the delivery next need not wait out a lease nobody holds.
    */
-  async releaseStoreClaims(tokens: string[]): Promise<void> {
+  async releaseUnusedClaims(tokens: string[]): Promise<void> {
     if (tokens.length === 0) return;
-    await this.sql(RELEASE_STORE_CLAIMS, [tokens]);
+    await this.sql(RELEASE_UNUSED_CLAIMS, [tokens]);
   }
 
   /** Each event's deliveries waiting for their first attempt, from what the store returned. */
@@ -229,7 +231,7 @@ export class DeliveryRepository {
     if (known.length === 0) return results as StoredEvent[];
     // A known event asked for a claim: if an earlier try of this very store committed
     // (its answer lost), that claim is ours and unused; give it back, so it can be claimed.
-    await this.releaseStoreClaims(
+    await this.releaseUnusedClaims(
       tokens.filter((token, index): token is string => token != null && results[index] === null),
     );
     // Those events were there already (read again), or another worker stored them at the
@@ -309,15 +311,24 @@ export class DeliveryRepository {
     return claimed ?? null;
   }
 
-  /** `claimFirstAttempt` for many deliveries in one statement; returns those it took. */
-  claimFirstAttempts(deliveryIds: string[], leaseMs: number): Promise<ClaimedDelivery[]> {
-    if (deliveryIds.length === 0) return Promise.resolve([]);
-    return this.claim({
-      ...FIRST_ATTEMPTS_BY_ID,
-      parameters: [deliveryIds],
-      limit: deliveryIds.length,
+  /**
+   * `claimFirstAttempt` for many deliveries in one statement; returns those it took. A claim
+   * is made with the caller's token for its delivery (`tokens`, in the order of the ids) when
+   * one is given, so that the caller can give it back should it never learn the answer.
+   */
+  async claimFirstAttempts(
+    deliveryIds: string[],
+    leaseMs: number,
+    tokens: (string | null)[] = [],
+  ): Promise<ClaimedDelivery[]> {
+    if (deliveryIds.length === 0) return [];
+    const rows = await this.sql<ClaimRow>(CLAIM_FIRST_ATTEMPTS, [
       leaseMs,
-    });
+      deliveryIds,
+      deliveryIds.length,
+      tokensOf(deliveryIds, tokens),
+    ]);
+    return rows.map((row) => toClaimedDelivery(row, 'scheduled', this.credentials));
   }
 
   /**
@@ -436,18 +447,20 @@ export class DeliveryRepository {
     deliveryIds: string[],
     leaseMs: number,
     endpointPolicy: EndpointFailurePolicy,
+    tokens: (string | null)[] = [],
   ): Promise<ClaimedDelivery[]> {
     if (deliveryIds.length === 0) {
       await this.recordAttempts(batch, endpointPolicy);
       return [];
     }
     const common = await this.recordDisabling(batch);
-    if (common.length === 0) return this.claimFirstAttempts(deliveryIds, leaseMs);
+    if (common.length === 0) return this.claimFirstAttempts(deliveryIds, leaseMs, tokens);
     const rows = await this.sql<RecordAndClaimRow>(RECORD_AND_CLAIM_FIRST, [
       leaseMs,
       deliveryIds,
       deliveryIds.length,
       ...recordParameters(common),
+      tokensOf(deliveryIds, tokens),
     ]);
     // One row at least (the health part); claim columns are null when nothing was claimed.
     const failing = (rows[0]?.failing ?? []).map((health) => ({
@@ -835,8 +848,8 @@ function storeEventsStatement(targets: string): string {
 
 const STORE_GIVEN_TARGETS = storeEventsStatement(GIVEN_TARGETS);
 
-/** First attempts claimed by a store and not attempted: back to waiting for their lane. */
-const RELEASE_STORE_CLAIMS = `UPDATE deliveries
+/** First attempts claimed with a caller's token and not attempted: back to waiting for their lane. */
+const RELEASE_UNUSED_CLAIMS = `UPDATE deliveries
   SET status = 'pending', lease_expires_at = NULL, claim_token = NULL, updated_at = now()
   WHERE claim_token = ANY($1::uuid[]) AND status = 'delivering' AND attempt_count = 0`;
 const STORE_SUBSCRIBED_TARGETS = storeEventsStatement(SUBSCRIBED_TARGETS);
@@ -976,6 +989,8 @@ function claimParts(options: {
   trigger: AttemptTrigger;
   lease: string;
   limit: string;
+  /** The claim token of the row `d` (SQL); a fresh random one unless given. */
+  token?: string;
 }): { ctes: string; select: string } {
   return {
     ctes: `target AS (
@@ -990,7 +1005,7 @@ function claimParts(options: {
          UPDATE deliveries d
          SET status = 'delivering',
              lease_expires_at = now() + make_interval(secs => ${options.lease}::double precision / 1000),
-             claim_token = gen_random_uuid(),
+             claim_token = ${options.token ?? 'gen_random_uuid()'},
              manual_attempt_requested_at = ${options.trigger === 'manual' ? 'NULL' : 'd.manual_attempt_requested_at'},
              updated_at = now()
          FROM target t
@@ -1011,11 +1026,42 @@ function claimParts(options: {
   };
 }
 
-const FIRST_CLAIM_PARTS = claimParts({ ...FIRST_ATTEMPTS_BY_ID, lease: '$1', limit: '$3' });
+/**
+ * A claim's token: the caller's for the row's id when it gave one (`tokens`, an array in the
+ * order of the array `ids`), else a random one.
+ */
+function tokenGiven(ids: string, tokens: string): string {
+  return `COALESCE((SELECT k.token FROM unnest(${ids}::uuid[], ${tokens}::uuid[]) AS k (id, token)
+                    WHERE k.id = d.id LIMIT 1), gen_random_uuid())`;
+}
+
+/** One token or null per id, as `tokenGiven` reads them. */
+function tokensOf(deliveryIds: string[], tokens: (string | null)[]): (string | null)[] {
+  return deliveryIds.map((_, index) => tokens[index] ?? null);
+}
+
+/** `claimFirstAttempts`: $1 lease, $2 ids, $3 limit, $4 tokens. */
+const CLAIM_FIRST_ATTEMPTS = (() => {
+  const { ctes, select } = claimParts({
+    ...FIRST_ATTEMPTS_BY_ID,
+    lease: '$1',
+    limit: '$3',
+    token: tokenGiven('$2', '$4'),
+  });
+  return `WITH ${ctes} ${select}`;
+})();
+
+const FIRST_CLAIM_PARTS = claimParts({
+  ...FIRST_ATTEMPTS_BY_ID,
+  lease: '$1',
+  limit: '$3',
+  token: tokenGiven('$2', '$18'),
+});
 
 /**
- * Records attempts ($4 on, as `RECORD_ATTEMPTS`) and claims first attempts by id ($1 lease,
- * $2 ids, $3 limit, as `claimFirstAttempts`) in one statement. Every part runs to completion
+ * Records attempts ($4 to $17, as `RECORD_ATTEMPTS`) and claims first attempts by id ($1 lease,
+ * $2 ids, $3 limit, as `claimFirstAttempts`; $18 the caller's claim tokens, null for a random
+ * one) in one statement. Every part runs to completion
  * whatever the select reads; the claim sees the rows as they were before the statement (a
  * delivery recorded here must not be claimed here: the caller keeps them apart). The failing
  * endpoints come as JSON on every row, and there is always a row: its claim columns are null
