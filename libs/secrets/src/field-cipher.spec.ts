@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { EncryptionKey } from '@libs/config';
 import { FieldCipher } from './field-cipher';
 import { SealedValueError, SecretsErrorCode } from './secrets.errors';
@@ -77,6 +78,26 @@ describe('FieldCipher', () => {
     expect(refusal(() => cipher.open(sealed, 'webhook:1:header')).code).toBe(
       SecretsErrorCode.Tampered,
     );
+  });
+
+  it('decrypts a value once, and still refuses it in another context once opened', () => {
+    const cipher = cipherWith([key('k1', 1)]);
+    const sealed = cipher.seal(secret, 'webhook:1:secret');
+    const decipher = jest.spyOn(crypto, 'createDecipheriv');
+    try {
+      expect(cipher.open(sealed, 'webhook:1:secret')).toBe(secret);
+      expect(cipher.open(sealed, 'webhook:1:secret')).toBe(secret);
+      expect(decipher).toHaveBeenCalledTimes(1);
+      expect(refusal(() => cipher.open(sealed, 'webhook:2:secret')).code).toBe(
+        SecretsErrorCode.Tampered,
+      );
+      // A value sealed anew (a rotation) is another value: opened afresh.
+      const again = cipher.seal('whsec_rotated', 'webhook:1:secret');
+      expect(cipher.open(again, 'webhook:1:secret')).toBe('whsec_rotated');
+      expect(decipher).toHaveBeenCalledTimes(3);
+    } finally {
+      decipher.mockRestore();
+    }
   });
 
   it('refuses a value cut short', () => {

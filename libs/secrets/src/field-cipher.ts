@@ -11,6 +11,12 @@ const ESCAPED_PREFIX = 'enc:plain:';
 const ALGORITHM = 'aes-256-gcm';
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
+/**
+ * Values opened, kept in clear per cipher: the worker opens its webhooks' secrets for every
+ * delivery, and the same few values come again and again. A value sealed anew (a rotation)
+ * reads as another value, so what is kept never goes stale.
+ */
+const OPENED_CACHE_SIZE = 4096;
 
 /**
  * AES-256-GCM for single text fields: `enc:v1:<key id>:<base64 of iv | tag | ciphertext>`.
@@ -21,6 +27,8 @@ const TAG_BYTES = 16;
 export class FieldCipher {
   private readonly keys: ReadonlyMap<string, Buffer>;
   private readonly current: EncryptionKey | undefined;
+  /** Sealed value and context (see `OPENED_CACHE_SIZE`) to plaintext; the oldest goes first. */
+  private readonly opened = new Map<string, string>();
 
   constructor(private readonly config: EncryptionConfig) {
     this.keys = new Map(config.keys.map((key) => [key.id, key.material()]));
@@ -66,6 +74,19 @@ export class FieldCipher {
       }
       return stored.startsWith(ESCAPED_PREFIX) ? stored.slice(ESCAPED_PREFIX.length) : stored;
     }
+    // The context is part of the key: a value opens only in the context it was sealed for.
+    const cacheKey = `${context}\n${stored}`;
+    const known = this.opened.get(cacheKey);
+    if (known !== undefined) return known;
+    const plaintext = this.decrypt(stored, context);
+    if (this.opened.size >= OPENED_CACHE_SIZE) {
+      this.opened.delete(this.opened.keys().next().value as string);
+    }
+    this.opened.set(cacheKey, plaintext);
+    return plaintext;
+  }
+
+  private decrypt(stored: string, context: string): string {
     const rest = stored.slice(SEALED_PREFIX.length);
     const separator = rest.indexOf(':');
     const keyId = separator < 0 ? '' : rest.slice(0, separator);
