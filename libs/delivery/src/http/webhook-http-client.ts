@@ -84,7 +84,14 @@ export class WebhookHttpClient implements OnApplicationShutdown {
     const started = performance.now();
     const timeoutMs = this.config.delivery.timeoutMs;
     const elapsed = () => Math.round(performance.now() - started);
-    const signal = AbortSignal.timeout(timeoutMs);
+    // Not AbortSignal.timeout: its timer outlives the request (it cannot be cleared), so a
+    // busy worker would keep one per request of the last timeout's span, and pay for them.
+    const deadline = new AbortController();
+    const timer = setTimeout(
+      () => deadline.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError')),
+      timeoutMs,
+    );
+    const signal = deadline.signal;
     try {
       const url = this.allowedUrl(request.url);
       const response = await beforeDeadline(
@@ -142,6 +149,8 @@ export class WebhookHttpClient implements OnApplicationShutdown {
         error: describeFailure(error, timeoutMs),
         blocked: findBlocked(error) !== undefined,
       };
+    } finally {
+      clearTimeout(timer);
     }
   }
 
