@@ -22,6 +22,8 @@ export interface BenchOptions {
    */
   schedule: 'drain' | 'live';
   quick: boolean;
+  /** Print each drain's arrivals per quarter second (its ramp-up and tail). */
+  timeline: boolean;
 }
 
 const USAGE = `npm run bench -- [options]
@@ -37,6 +39,7 @@ const USAGE = `npm run bench -- [options]
                           service) or both: the two side by side in one run, Kafka first
   --live                  run the worker during ingest instead of draining the backlog after it
   --quick                 a smoke run: 1000 events, 10 s of latency
+  --timeline              print each drain's arrivals per 250 ms (ramp-up, steady rate, tail)
   --help                  this text
 
 Kafka (for Kafka mode and the raw pipeline, which is a bare Kafka consumer in every mode):
@@ -58,6 +61,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       mode: { type: 'string' },
       live: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
+      timeline: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -87,6 +91,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     ),
     schedule: values.live ? 'live' : 'drain',
     quick,
+    timeline: values.timeline ?? false,
   };
 }
 

@@ -395,7 +395,18 @@ async function measureDrain(
   await waitForArrivals(log, Math.min(1, expected), label, limits);
   const snapshot = run.meter.snapshot();
   await waitForArrivals(log, expected, label, limits);
+  if (run.options.timeline) console.log(`[bench] ${label}, arrivals per 250 ms: ${timeline(log)}`);
   return run.meter.since(snapshot);
+}
+
+/** First arrivals per quarter second from the first one on: where a drain ramps up or tails off. */
+function timeline(log: ArrivalLog): string {
+  const counts: number[] = [];
+  for (const at of log.firstArrival.values()) {
+    const quarter = Math.floor((at - log.firstAt) / 250);
+    counts[quarter] = (counts[quarter] ?? 0) + 1;
+  }
+  return Array.from(counts, (count) => count ?? 0).join(' ');
 }
 
 async function rawPhase(run: Run): Promise<RawResult> {
