@@ -395,8 +395,9 @@ async function measureDrain(
   await waitForArrivals(log, Math.min(1, expected), label, limits);
   const snapshot = run.meter.snapshot();
   await waitForArrivals(log, expected, label, limits);
+  const shares = run.meter.since(snapshot);
   if (run.options.timeline) console.log(`[bench] ${label}, arrivals per 250 ms: ${timeline(log)}`);
-  return run.meter.since(snapshot);
+  return shares;
 }
 
 /** First arrivals per quarter second from the first one on: where a drain ramps up or tails off. */

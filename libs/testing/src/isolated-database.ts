@@ -95,8 +95,9 @@ export function loseOwnershipAfterFirstOutcome(deliveries: DeliveryRepository): 
   let owned = true;
   let shared = 0;
   const original = deliveries.recordAttemptsAndClaimFirst;
-  deliveries.recordAttemptsAndClaimFirst = async (outcomes, ids, leaseMs, policy) => {
-    const claimed = await original.call(deliveries, outcomes, ids, leaseMs, policy);
+  deliveries.recordAttemptsAndClaimFirst = async (...args) => {
+    const [outcomes, ids] = args;
+    const claimed = await original.apply(deliveries, args);
     if (outcomes.length > 0 && ids.length > 0) shared += 1;
     if (outcomes.length > 0) owned = false;
     return claimed;

@@ -50,10 +50,14 @@ const BATCHES_IN_FLIGHT = 1;
  * A first attempt's claim, or an attempt's outcome with (maybe) the claim of its lane's next
  * first attempt: one item, so the two are always in one statement (both or neither commit).
  */
-type Step = { claim: string } | { record: AttemptToRecord; claimNext?: ClaimAhead };
+type Step = { claim: TokenClaim } | { record: AttemptToRecord; claimNext?: TokenClaim };
 
-/** The lane's next first attempt, claimed with a token of ours (see `record`). */
-interface ClaimAhead {
+/**
+ * A first attempt claimed with a token of ours: should the statement fail, it may have
+ * committed all the same (its answer lost), and the claim is then given back by that token
+ * rather than left to a lease nobody holds.
+ */
+interface TokenClaim {
   deliveryId: string;
   token: string;
 }
@@ -137,7 +141,7 @@ export class AttemptDeliveryUseCase {
       // asked for twice goes in two statements: only one can take it).
       conflictKey: (step) =>
         'claim' in step
-          ? `delivery:${step.claim}`
+          ? `delivery:${step.claim.deliveryId}`
           : [
               `delivery:${step.record.delivery.id}`,
               `webhook:${step.record.delivery.webhook.id}`,
@@ -209,7 +213,7 @@ export class AttemptDeliveryUseCase {
           return null;
         }
         const claimedAt = heldClaim?.claimedAt ?? Date.now();
-        const delivery = heldClaim?.delivery ?? (await this.steps.submit({ claim: deliveryId }));
+        const delivery = heldClaim?.delivery ?? (await this.claimFirst(deliveryId));
         if (delivery === null) return null;
         // The token is taken in the send slot, right before the request, so a wait for the
         // slot cannot bunch requests up beyond the webhook's rate.
@@ -236,6 +240,17 @@ export class AttemptDeliveryUseCase {
         continue;
       }
       await sleep(Math.min(HELD_POLL_MS, Math.max(10, heldUntil.getTime() - Date.now())));
+    }
+  }
+
+  /** Claims the first attempt (with other steps); a failure gives back what it may have claimed. */
+  private async claimFirst(deliveryId: string): Promise<ClaimedDelivery | null> {
+    const claim = { deliveryId, token: randomUUID() };
+    try {
+      return await this.steps.submit({ claim });
+    } catch (error) {
+      if (!isPermanentDataError(error)) await this.releaseUnused(claim);
+      throw error;
     }
   }
 
@@ -416,7 +431,7 @@ export class AttemptDeliveryUseCase {
     let claimNext = nextId === null ? undefined : { deliveryId: nextId, token: randomUUID() };
     // A failed try may have committed all the same (its answer lost): its claim of the next
     // delivery is then ours, unused, under a token nobody holds; given back once recorded.
-    let uncertain: ClaimAhead | undefined;
+    let uncertain: TokenClaim | undefined;
     try {
       for (let failures = 0; ; failures += 1) {
         const nextClaimedAt = Date.now();
@@ -428,7 +443,8 @@ export class AttemptDeliveryUseCase {
           if (claimed !== null) next?.take({ delivery: claimed, claimedAt: nextClaimedAt });
           return;
         } catch (error) {
-          uncertain ??= claimNext;
+          // A refusal (bad data) rolled the whole statement back: nothing to give back then.
+          if (!isPermanentDataError(error)) uncertain ??= claimNext;
           claimNext = undefined;
           if (isPermanentDataError(error)) {
             this.logger.warn(`Delivery ${delivery.id}: response not storable: ${String(error)}`);
@@ -450,10 +466,10 @@ export class AttemptDeliveryUseCase {
     }
   }
 
-  /** Gives back a claim made ahead that may have been made (best effort: else its lease runs out). */
-  private async releaseUnused({ deliveryId, token }: ClaimAhead): Promise<void> {
+  /** Gives back a claim that may have been made (best effort: else its lease runs out). */
+  private async releaseUnused({ deliveryId, token }: TokenClaim): Promise<void> {
     try {
-      await this.deliveries.releaseUnusedClaims([token]);
+      await this.deliveries.releaseUnusedClaim(deliveryId, token);
     } catch (error) {
       this.logger.warn(`Delivery ${deliveryId}: giving its claim back failed: ${String(error)}`);
     }
@@ -465,8 +481,8 @@ export class AttemptDeliveryUseCase {
     const outcomes: AttemptToRecord[] = [];
     for (const step of steps) {
       if ('claim' in step) {
-        claimIds.push(step.claim);
-        tokens.push(null);
+        claimIds.push(step.claim.deliveryId);
+        tokens.push(step.claim.token);
       } else {
         outcomes.push(step.record);
         if (step.claimNext !== undefined) {
@@ -484,7 +500,7 @@ export class AttemptDeliveryUseCase {
     );
     const byId = new Map(claimed.map((delivery) => [delivery.id, delivery]));
     return steps.map((step) => {
-      const id = 'claim' in step ? step.claim : step.claimNext?.deliveryId;
+      const id = 'claim' in step ? step.claim.deliveryId : step.claimNext?.deliveryId;
       return id === undefined ? null : (byId.get(id) ?? null);
     });
   }

@@ -201,15 +201,15 @@ describe('first attempts of a lane, each claimed with the outcome of the one bef
     const accountId = await accountWith(2, '/lost');
     const event = await storedEvent(accountId);
     const write = deliveries.recordAttemptsAndClaimFirst.bind(deliveries);
-    let lost = 0;
+    const lost: string[][] = [];
     // The outcome and the claim of the next delivery commit, and the answer never arrives.
     const steps = jest
       .spyOn(deliveries, 'recordAttemptsAndClaimFirst')
       .mockImplementation(async (...args) => {
         const claimed = await write(...args);
         const [outcomes, ids] = args;
-        if (outcomes.length > 0 && ids.length > 0 && lost === 0) {
-          lost += 1;
+        if (outcomes.length > 0 && ids.length > 0 && lost.length === 0) {
+          lost.push(claimed.map((delivery) => delivery.id));
           throw new Error('Connection terminated unexpectedly');
         }
         return claimed;
@@ -220,7 +220,8 @@ describe('first attempts of a lane, each claimed with the outcome of the one bef
     } finally {
       steps.mockRestore();
     }
-    expect(lost).toBe(1);
+    // The lost statement did claim the second delivery.
+    expect(lost).toEqual([[event.deliveryIds[1]]]);
     // Not the lease of the lost claim (the 3 s timeout and 30 s) waited out: given back.
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(receiver.requests.filter((r) => r.path.startsWith('/lost/')).map((r) => r.path)).toEqual(
@@ -229,5 +230,41 @@ describe('first attempts of a lane, each claimed with the outcome of the one bef
     for (const id of event.deliveryIds) {
       expect(await rowOf(id)).toEqual({ status: 'succeeded', claim_token: null, attempts: 1 });
     }
+  }, 60_000);
+
+  it('gives back a claim whose statement answered nothing, so the lane tries again at once', async () => {
+    const accountId = await accountWith(1, '/unanswered');
+    const event = await storedEvent(accountId);
+    const write = deliveries.recordAttemptsAndClaimFirst.bind(deliveries);
+    const lost: string[][] = [];
+    // The claim alone commits, and its answer never arrives.
+    const steps = jest
+      .spyOn(deliveries, 'recordAttemptsAndClaimFirst')
+      .mockImplementation(async (...args) => {
+        const claimed = await write(...args);
+        if (args[0].length === 0 && lost.length === 0) {
+          lost.push(claimed.map((delivery) => delivery.id));
+          throw new Error('Connection terminated unexpectedly');
+        }
+        return claimed;
+      });
+    try {
+      await expect(deliverEvent.attemptInOrder(event, () => true)).rejects.toThrow(
+        'Connection terminated',
+      );
+      expect(lost).toEqual([event.deliveryIds]);
+      expect(await rowOf(event.deliveryIds[0])).toEqual({
+        status: 'pending',
+        claim_token: null,
+        attempts: 0,
+      });
+      // The lane's next try (the dispatcher's, after its backoff) claims it at once.
+      const started = Date.now();
+      expect(await deliverEvent.attemptInOrder(event, () => true)).toBe(true);
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      steps.mockRestore();
+    }
+    expect(receiver.requests.filter((r) => r.path === '/unanswered/0')).toHaveLength(1);
   }, 60_000);
 });

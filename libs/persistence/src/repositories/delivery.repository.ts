@@ -206,6 +206,11 @@ export class DeliveryRepository {
     await this.sql(RELEASE_UNUSED_CLAIMS, [tokens]);
   }
 
+  /** `releaseUnusedClaims` for one claim whose delivery is known: found by its key. */
+  async releaseUnusedClaim(deliveryId: string, token: string): Promise<void> {
+    await this.sql(`${RELEASE_UNUSED_CLAIMS} AND id = $2`, [[token], deliveryId]);
+  }
+
   /** Each event's deliveries waiting for their first attempt, from what the store returned. */
   private async storedOf(
     events: IncomingEvent[],
