@@ -26,6 +26,11 @@ const CLAIM_RACE_POLL_MS = 20;
 /** How often a first attempt held by someone else is looked at again. */
 const HELD_POLL_MS = 250;
 /**
+ * How often claims held while waiting for a claim slot are checked for their lane's
+ * ownership: one that lost its event is given back then, not once a slot comes.
+ */
+const HELD_WAIT_CHECK_MS = 200;
+/**
  * A claimed first attempt that waited longer than this for its send slot reads its webhook's
  * state again before sending (it may have been disabled or deleted meanwhile).
  */
@@ -152,6 +157,8 @@ export class AttemptDeliveryUseCase {
     },
   );
   /** Token takes of rate-limited webhooks, batched like claims; one per webhook per statement. */
+  /** Claims held by lanes waiting for a claim slot (see `executeFirst`). */
+  private readonly waitingWithClaims = new HeldWhileWaiting((held) => this.giveBack(held));
   private readonly rateTokens = new GroupCommit<RateTokenRequest, number>(
     (batch) => this.deliveries.takeRateTokens(batch),
     { maxBatch: BATCH_LIMIT, maxInFlight: BATCHES_IN_FLIGHT, conflictKey: (r) => r.webhookId },
@@ -203,43 +210,58 @@ export class AttemptDeliveryUseCase {
     next?: NextInLane,
   ): Promise<AttemptResult | null> {
     let claim = held;
-    for (;;) {
-      const sent = await gates.claim(async (): Promise<SentAttempt | RateLimited | null> => {
-        // A claim made by the store is used once: a delivery given back is claimed afresh.
-        const heldClaim = claim;
-        claim = null;
-        if (!stillOwned()) {
-          if (heldClaim !== null) await this.giveBack(heldClaim);
-          return null;
+    // A claim slot may be long in coming (every slot on a hanging receiver): should the lane
+    // lose its event meanwhile, the claim goes back at once, for the event's next owner.
+    const stopWatching =
+      claim === null
+        ? undefined
+        : this.waitingWithClaims.watch(stillOwned, () => {
+            const lost = claim;
+            claim = null;
+            return lost;
+          });
+    try {
+      for (;;) {
+        const sent = await gates.claim(async (): Promise<SentAttempt | RateLimited | null> => {
+          stopWatching?.();
+          // A claim made by the store is used once: a delivery given back is claimed afresh.
+          const heldClaim = claim;
+          claim = null;
+          if (!stillOwned()) {
+            if (heldClaim !== null) await this.giveBack(heldClaim);
+            return null;
+          }
+          const claimedAt = heldClaim?.claimedAt ?? Date.now();
+          const delivery = heldClaim?.delivery ?? (await this.claimFirst(deliveryId));
+          if (delivery === null) return null;
+          // The token is taken in the send slot, right before the request, so a wait for the
+          // slot cannot bunch requests up beyond the webhook's rate.
+          return gates.send(() => this.sendClaimed(delivery, claimedAt));
+        });
+        if (sent !== null && 'delivery' in sent) return this.settle(sent, next);
+        if (!stillOwned()) return null;
+        if (sent !== null) {
+          // Over the webhook's rate limit: the delivery went back as it was, still this lane's,
+          // and the lane waits here, holding no slot, so the account's order holds.
+          await sleep(sent.waitMs);
+          continue;
         }
-        const claimedAt = heldClaim?.claimedAt ?? Date.now();
-        const delivery = heldClaim?.delivery ?? (await this.claimFirst(deliveryId));
-        if (delivery === null) return null;
-        // The token is taken in the send slot, right before the request, so a wait for the
-        // slot cannot bunch requests up beyond the webhook's rate.
-        return gates.send(() => this.sendClaimed(delivery, claimedAt));
-      });
-      if (sent !== null && 'delivery' in sent) return this.settle(sent, next);
-      if (!stillOwned()) return null;
-      if (sent !== null) {
-        // Over the webhook's rate limit: the delivery went back as it was, still this lane's,
-        // and the lane waits here, holding no slot, so the account's order holds.
-        await sleep(sent.waitMs);
-        continue;
+        const heldUntil = await this.deliveries.leaseHeldUntil(deliveryId);
+        if (!stillOwned()) return null;
+        if (heldUntil === null) {
+          // Not under way: done; or being claimed this very moment by another holder whose
+          // claim has not committed yet (the row was locked, so ours skipped it); or held by a
+          // worker that died, whose lease ran out between our claim and this look (waiting for
+          // exactly that moment makes it likely). In the last two cases look again: the
+          // account's next first attempt must not start before this one.
+          if (!(await this.deliveries.awaitsAttempt(deliveryId))) return null;
+          await sleep(CLAIM_RACE_POLL_MS);
+          continue;
+        }
+        await sleep(Math.min(HELD_POLL_MS, Math.max(10, heldUntil.getTime() - Date.now())));
       }
-      const heldUntil = await this.deliveries.leaseHeldUntil(deliveryId);
-      if (!stillOwned()) return null;
-      if (heldUntil === null) {
-        // Not under way: done; or being claimed this very moment by another holder whose
-        // claim has not committed yet (the row was locked, so ours skipped it); or held by a
-        // worker that died, whose lease ran out between our claim and this look (waiting for
-        // exactly that moment makes it likely). In the last two cases look again: the
-        // account's next first attempt must not start before this one.
-        if (!(await this.deliveries.awaitsAttempt(deliveryId))) return null;
-        await sleep(CLAIM_RACE_POLL_MS);
-        continue;
-      }
-      await sleep(Math.min(HELD_POLL_MS, Math.max(10, heldUntil.getTime() - Date.now())));
+    } finally {
+      stopWatching?.();
     }
   }
 
@@ -536,6 +558,42 @@ export class AttemptDeliveryUseCase {
         delivery.body,
       ),
     };
+  }
+}
+
+/**
+ * Claims that lanes hold while they wait for a claim slot, each with its lane's ownership:
+ * checked on one shared timer (none while nothing waits), and given back once not owned.
+ */
+class HeldWhileWaiting {
+  private readonly waiting = new Set<{ stillOwned: () => boolean; take: () => HeldClaim | null }>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly giveBack: (held: HeldClaim) => Promise<void>) {}
+
+  /** Watches a lane's claim (`take` hands it over); the returned function stops watching. */
+  watch(stillOwned: () => boolean, take: () => HeldClaim | null): () => void {
+    const entry = { stillOwned, take };
+    this.waiting.add(entry);
+    this.timer ??= setInterval(() => this.check(), HELD_WAIT_CHECK_MS);
+    return () => this.forget(entry);
+  }
+
+  private check(): void {
+    for (const entry of this.waiting) {
+      if (entry.stillOwned()) continue;
+      this.forget(entry);
+      const held = entry.take();
+      if (held !== null) void this.giveBack(held);
+    }
+  }
+
+  private forget(entry: { stillOwned: () => boolean; take: () => HeldClaim | null }): void {
+    this.waiting.delete(entry);
+    if (this.waiting.size === 0 && this.timer !== null) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
   }
 }
 
