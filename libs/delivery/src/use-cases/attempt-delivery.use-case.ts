@@ -156,9 +156,12 @@ export class AttemptDeliveryUseCase {
       retryAloneWhen: isPermanentDataError,
     },
   );
+  /** Claims held by lanes waiting for a slot (see `executeFirst`). */
+  private readonly waitingWithClaims = new HeldWhileWaiting(
+    (held) => this.giveBack(held),
+    (message) => this.logger.warn(message),
+  );
   /** Token takes of rate-limited webhooks, batched like claims; one per webhook per statement. */
-  /** Claims held by lanes waiting for a claim slot (see `executeFirst`). */
-  private readonly waitingWithClaims = new HeldWhileWaiting((held) => this.giveBack(held));
   private readonly rateTokens = new GroupCommit<RateTokenRequest, number>(
     (batch) => this.deliveries.takeRateTokens(batch),
     { maxBatch: BATCH_LIMIT, maxInFlight: BATCHES_IN_FLIGHT, conflictKey: (r) => r.webhookId },
@@ -209,21 +212,18 @@ export class AttemptDeliveryUseCase {
     held: HeldClaim | null = null,
     next?: NextInLane,
   ): Promise<AttemptResult | null> {
+    // The claim this lane holds while it waits for a slot: the claim slot (held ahead), then
+    // the send slot. Both waits can be long (every slot on a hanging receiver): should the
+    // lane lose its event meanwhile, the claim goes back at once, for the event's next owner.
     let claim = held;
-    // A claim slot may be long in coming (every slot on a hanging receiver): should the lane
-    // lose its event meanwhile, the claim goes back at once, for the event's next owner.
-    const stopWatching =
-      claim === null
-        ? undefined
-        : this.waitingWithClaims.watch(stillOwned, () => {
-            const lost = claim;
-            claim = null;
-            return lost;
-          });
+    const stopWatching = this.waitingWithClaims.watch(stillOwned, () => {
+      const lost = claim;
+      claim = null;
+      return lost;
+    });
     try {
       for (;;) {
         const sent = await gates.claim(async (): Promise<SentAttempt | RateLimited | null> => {
-          stopWatching?.();
           // A claim made by the store is used once: a delivery given back is claimed afresh.
           const heldClaim = claim;
           claim = null;
@@ -234,9 +234,16 @@ export class AttemptDeliveryUseCase {
           const claimedAt = heldClaim?.claimedAt ?? Date.now();
           const delivery = heldClaim?.delivery ?? (await this.claimFirst(deliveryId));
           if (delivery === null) return null;
+          claim = { delivery, claimedAt };
           // The token is taken in the send slot, right before the request, so a wait for the
           // slot cannot bunch requests up beyond the webhook's rate.
-          return gates.send(() => this.sendClaimed(delivery, claimedAt));
+          return gates.send(async () => {
+            const mine = claim;
+            claim = null;
+            // Given back while it waited: the lane lost its event.
+            if (mine === null) return null;
+            return this.sendClaimed(mine.delivery, mine.claimedAt);
+          });
         });
         if (sent !== null && 'delivery' in sent) return this.settle(sent, next);
         if (!stillOwned()) return null;
@@ -261,7 +268,7 @@ export class AttemptDeliveryUseCase {
         await sleep(Math.min(HELD_POLL_MS, Math.max(10, heldUntil.getTime() - Date.now())));
       }
     } finally {
-      stopWatching?.();
+      stopWatching();
     }
   }
 
@@ -562,39 +569,50 @@ export class AttemptDeliveryUseCase {
 }
 
 /**
- * Claims that lanes hold while they wait for a claim slot, each with its lane's ownership:
- * checked on one shared timer (none while nothing waits), and given back once not owned.
+ * Lanes waiting for a slot with a claim in hand, each with its ownership of the event: checked
+ * on one shared timer (stopped at a tick that finds none), and a claim whose lane lost its
+ * event is taken from the lane and given back.
  */
 class HeldWhileWaiting {
-  private readonly waiting = new Set<{ stillOwned: () => boolean; take: () => HeldClaim | null }>();
+  private readonly lanes = new Set<WaitingLane>();
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly giveBack: (held: HeldClaim) => Promise<void>) {}
+  constructor(
+    private readonly giveBack: (held: HeldClaim) => Promise<void>,
+    private readonly warn: (message: string) => void,
+  ) {}
 
-  /** Watches a lane's claim (`take` hands it over); the returned function stops watching. */
+  /** Watches a lane; `take` hands its claim over (null: none). Returns the stop. */
   watch(stillOwned: () => boolean, take: () => HeldClaim | null): () => void {
-    const entry = { stillOwned, take };
-    this.waiting.add(entry);
-    this.timer ??= setInterval(() => this.check(), HELD_WAIT_CHECK_MS);
-    return () => this.forget(entry);
+    const lane = { stillOwned, take };
+    this.lanes.add(lane);
+    if (this.timer === null) {
+      this.timer = setInterval(() => this.check(), HELD_WAIT_CHECK_MS);
+      this.timer.unref();
+    }
+    return () => this.lanes.delete(lane);
   }
 
   private check(): void {
-    for (const entry of this.waiting) {
-      if (entry.stillOwned()) continue;
-      this.forget(entry);
-      const held = entry.take();
-      if (held !== null) void this.giveBack(held);
-    }
-  }
-
-  private forget(entry: { stillOwned: () => boolean; take: () => HeldClaim | null }): void {
-    this.waiting.delete(entry);
-    if (this.waiting.size === 0 && this.timer !== null) {
+    if (this.lanes.size === 0 && this.timer !== null) {
       clearInterval(this.timer);
       this.timer = null;
     }
+    for (const lane of this.lanes) {
+      try {
+        if (lane.stillOwned()) continue;
+        const held = lane.take();
+        if (held !== null) void this.giveBack(held);
+      } catch (error) {
+        this.warn(`Checking a waiting lane's claim failed: ${String(error)}`);
+      }
+    }
   }
+}
+
+interface WaitingLane {
+  stillOwned: () => boolean;
+  take: () => HeldClaim | null;
 }
 
 function sleep(ms: number): Promise<void> {

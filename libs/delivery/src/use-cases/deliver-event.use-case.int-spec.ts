@@ -16,7 +16,7 @@ import {
   uniqueAccountId,
 } from '@libs/testing';
 import { WebhookHttpClient } from '../http/webhook-http-client';
-import { AttemptDeliveryUseCase, HeldClaim } from './attempt-delivery.use-case';
+import { AttemptDeliveryUseCase, HeldClaim, Slot } from './attempt-delivery.use-case';
 import { DeliverEventUseCase, StoredDeliveries } from './deliver-event.use-case';
 import { DeliveryObserver } from './delivery-observer';
 
@@ -271,41 +271,50 @@ describe('first attempts of a lane, each claimed with the outcome of the one bef
     expect(receiver.requests.filter((r) => r.path === '/unanswered/0')).toHaveLength(1);
   }, 60_000);
 
-  it('gives a held claim back as soon as the event stops being the lane’s while it waits for a claim slot', async () => {
-    const accountId = await accountWith(1, '/queued');
-    const [first, second] = [await storedEvent(accountId), await storedEvent(accountId)];
-    const after = handingOver(second.deliveryIds[0]);
-    expect(await deliverEvent.attemptInOrder(first, () => true, undefined, after)).toBe(true);
-    const claimed = after.handed();
-    if (claimed === null) throw new Error('expected the next event to be claimed ahead');
-    // The only claim slot is taken (a request hanging on another receiver, say).
-    const claims = pLimit(1);
-    let free = () => {};
-    const taken = claims(() => new Promise<void>((resolve) => (free = resolve)));
-    let owned = true;
-    const lane = deliverEvent.attemptInOrder({ ...second, held: claimed }, () => owned, {
-      claim: (work) => claims(work),
-      send: (work) => work(),
-    });
-    try {
-      await sleep(300);
-      expect(await rowOf(second.deliveryIds[0])).toMatchObject({ status: 'delivering' });
-      owned = false;
-      // Back for the event's next owner well before any slot frees.
-      await eventually(
-        async () =>
-          expect(await rowOf(second.deliveryIds[0])).toEqual({
-            status: 'pending',
-            claim_token: null,
-            attempts: 0,
-          }),
-        { timeoutMs: 3000 },
-      );
-    } finally {
-      free();
-      await taken;
-    }
-    await lane;
-    expect(receiver.requests.filter((r) => r.path === '/queued/0')).toHaveLength(1);
-  });
+  it.each([
+    ['a claim slot', 'claim'],
+    ['a send slot', 'send'],
+  ] as const)(
+    'gives a held claim back as soon as the event stops being the lane’s while it waits for %s',
+    async (_, gate) => {
+      const accountId = await accountWith(1, `/queued-${gate}`);
+      const [first, second] = [await storedEvent(accountId), await storedEvent(accountId)];
+      const after = handingOver(second.deliveryIds[0]);
+      expect(await deliverEvent.attemptInOrder(first, () => true, undefined, after)).toBe(true);
+      const claimed = after.handed();
+      if (claimed === null) throw new Error('expected the next event to be claimed ahead');
+      // The only slot of the gate is taken (by a request hanging on another receiver, say).
+      const slots = pLimit(1);
+      let free = () => {};
+      const taken = slots(() => new Promise<void>((resolve) => (free = resolve)));
+      const gated: Slot = (work) => slots(work);
+      const open: Slot = (work) => work();
+      let owned = true;
+      const lane = deliverEvent.attemptInOrder({ ...second, held: claimed }, () => owned, {
+        claim: gate === 'claim' ? gated : open,
+        send: gate === 'send' ? gated : open,
+      });
+      try {
+        // Left alone while the lane owns the event (the checks run every 200 ms).
+        await sleep(500);
+        expect(await rowOf(second.deliveryIds[0])).toMatchObject({ status: 'delivering' });
+        owned = false;
+        // Back for the event's next owner well before the slot frees.
+        await eventually(
+          async () =>
+            expect(await rowOf(second.deliveryIds[0])).toEqual({
+              status: 'pending',
+              claim_token: null,
+              attempts: 0,
+            }),
+          { timeoutMs: 3000 },
+        );
+      } finally {
+        free();
+        await taken;
+        await lane;
+      }
+      expect(receiver.requests.filter((r) => r.path === `/queued-${gate}/0`)).toHaveLength(1);
+    },
+  );
 });
