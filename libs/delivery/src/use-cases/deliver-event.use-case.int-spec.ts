@@ -82,6 +82,27 @@ describe('first attempts of a lane, each claimed with the outcome of the one bef
     };
   }
 
+  /**
+   * The first statement recording outcomes and claims that `matches` (by how many of each it
+   * carries) commits, and its answer is lost: the caller gets an error. `lost` lists what that
+   * statement claimed; `steps` is the spy, to restore.
+   */
+  function answerLostOnce(matches: (outcomes: number, claims: number) => boolean) {
+    const write = deliveries.recordAttemptsAndClaimFirst.bind(deliveries);
+    const lost: string[][] = [];
+    const steps = jest
+      .spyOn(deliveries, 'recordAttemptsAndClaimFirst')
+      .mockImplementation(async (...args) => {
+        const claimed = await write(...args);
+        if (lost.length === 0 && matches(args[0].length, args[1].length)) {
+          lost.push(claimed.map((delivery) => delivery.id));
+          throw new Error('Connection terminated unexpectedly');
+        }
+        return claimed;
+      });
+    return { lost, steps };
+  }
+
   it('sends in order, claiming each delivery after the first with the outcome before it', async () => {
     const accountId = await accountWith(3, '/order');
     const event = await storedEvent(accountId);
@@ -203,20 +224,8 @@ describe('first attempts of a lane, each claimed with the outcome of the one bef
   it('gives back the claim made ahead by a statement whose answer was lost, and goes on at once', async () => {
     const accountId = await accountWith(2, '/lost');
     const event = await storedEvent(accountId);
-    const write = deliveries.recordAttemptsAndClaimFirst.bind(deliveries);
-    const lost: string[][] = [];
     // The outcome and the claim of the next delivery commit, and the answer never arrives.
-    const steps = jest
-      .spyOn(deliveries, 'recordAttemptsAndClaimFirst')
-      .mockImplementation(async (...args) => {
-        const claimed = await write(...args);
-        const [outcomes, ids] = args;
-        if (outcomes.length > 0 && ids.length > 0 && lost.length === 0) {
-          lost.push(claimed.map((delivery) => delivery.id));
-          throw new Error('Connection terminated unexpectedly');
-        }
-        return claimed;
-      });
+    const { lost, steps } = answerLostOnce((outcomes, ids) => outcomes > 0 && ids > 0);
     const started = Date.now();
     try {
       expect(await deliverEvent.attemptInOrder(event, () => true)).toBe(true);
@@ -238,19 +247,8 @@ describe('first attempts of a lane, each claimed with the outcome of the one bef
   it('gives back a claim whose statement answered nothing, so the lane tries again at once', async () => {
     const accountId = await accountWith(1, '/unanswered');
     const event = await storedEvent(accountId);
-    const write = deliveries.recordAttemptsAndClaimFirst.bind(deliveries);
-    const lost: string[][] = [];
     // The claim alone commits, and its answer never arrives.
-    const steps = jest
-      .spyOn(deliveries, 'recordAttemptsAndClaimFirst')
-      .mockImplementation(async (...args) => {
-        const claimed = await write(...args);
-        if (args[0].length === 0 && lost.length === 0) {
-          lost.push(claimed.map((delivery) => delivery.id));
-          throw new Error('Connection terminated unexpectedly');
-        }
-        return claimed;
-      });
+    const { lost, steps } = answerLostOnce((outcomes) => outcomes === 0);
     try {
       await expect(deliverEvent.attemptInOrder(event, () => true)).rejects.toThrow(
         'Connection terminated',
