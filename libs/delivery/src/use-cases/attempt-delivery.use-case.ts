@@ -26,8 +26,8 @@ const CLAIM_RACE_POLL_MS = 20;
 /** How often a first attempt held by someone else is looked at again. */
 const HELD_POLL_MS = 250;
 /**
- * How often claims held while waiting for a claim slot are checked for their lane's
- * ownership: one that lost its event is given back then, not once a slot comes.
+ * How often claims held while waiting for a slot (claim or send) are checked for their
+ * lane's ownership: one that lost its event is given back then, not once the slot comes.
  */
 const HELD_WAIT_CHECK_MS = 200;
 /**
