@@ -151,7 +151,17 @@ export class DeliverEventUseCase {
           following === undefined
             ? after
             : { deliveryId: () => (stillOwned() ? following : null), take };
-        await this.attempts.executeFirst(deliveryId, stillOwned, gates, mine, next);
+        const attempted = await this.attempts.executeFirst(
+          deliveryId,
+          stillOwned,
+          gates,
+          mine,
+          next,
+        );
+        // Stopped without attempting it (the event stopped being this worker's meanwhile, if
+        // only for a rebalance): not done, whoever reads the message next makes it. Finishing
+        // the message here would let its offset be committed with the delivery never made.
+        if (attempted === null && !stillOwned()) return false;
       }
       return true;
     } finally {
