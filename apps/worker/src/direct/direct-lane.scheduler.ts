@@ -70,6 +70,7 @@ export class DirectLaneScheduler implements OnApplicationBootstrap, BeforeApplic
     await this.listener.close();
     await this.polling;
     await Promise.all(this.running);
+    await this.lanes.claimsGivenBack();
     if (this.renewTimer) clearInterval(this.renewTimer);
   }
 

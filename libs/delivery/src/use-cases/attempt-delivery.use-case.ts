@@ -156,6 +156,8 @@ export class AttemptDeliveryUseCase {
       retryAloneWhen: isPermanentDataError,
     },
   );
+  /** Give-backs under way (see `claimsGivenBack`). */
+  private readonly givingBack = new Set<Promise<void>>();
   /** Claims held by lanes waiting for a slot (see `executeFirst`). */
   private readonly waitingWithClaims = new HeldWhileWaiting(
     (held) => this.giveBack(held),
@@ -323,14 +325,25 @@ export class AttemptDeliveryUseCase {
   /**
    * Gives a claim that will not be used back at once (its lane stopped: the event is no
    * longer this worker's), so whoever attempts it next need not wait its lease out.
-   * Best effort: should Postgres fail, the lease runs out on its own.
+   * Best effort: should Postgres fail, the lease runs out on its own. Some callers do not
+   * wait for it; `claimsGivenBack` does, for a worker shutting down.
    */
-  async giveBack({ delivery }: HeldClaim): Promise<void> {
-    try {
-      await this.deliveries.releaseUnattempted(delivery, null);
-    } catch (error) {
+  giveBack({ delivery }: HeldClaim): Promise<void> {
+    const release = this.deliveries.releaseUnattempted(delivery, null).catch((error: unknown) => {
       this.logger.warn(`Delivery ${delivery.id}: giving its claim back failed: ${String(error)}`);
-    }
+    });
+    this.givingBack.add(release);
+    return release.finally(() => this.givingBack.delete(release));
+  }
+
+  /**
+   * Resolves once every claim given back so far is back (or its give-back failed). A worker
+   * shutting down waits for it once its lanes are done, before its database pool closes:
+   * a give-back started by the held-claim watch, or by a lane handing a claim on, could
+   * otherwise be cut off, and the event's next owner would wait the lease out.
+   */
+  async claimsGivenBack(): Promise<void> {
+    while (this.givingBack.size > 0) await Promise.all(this.givingBack);
   }
 
   /**

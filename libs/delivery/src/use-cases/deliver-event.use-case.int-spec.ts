@@ -316,4 +316,53 @@ describe('first attempts of a lane, each claimed with the outcome of the one bef
       expect(receiver.requests.filter((r) => r.path === `/queued-${gate}/0`)).toHaveLength(1);
     },
   );
+  it('waits, when asked, for a claim given back while its lane waited, even after the lane ended', async () => {
+    const accountId = await accountWith(1, '/given-back-late');
+    const [first, second] = [await storedEvent(accountId), await storedEvent(accountId)];
+    const after = handingOver(second.deliveryIds[0]);
+    expect(await deliverEvent.attemptInOrder(first, () => true, undefined, after)).toBe(true);
+    const claimed = after.handed();
+    if (claimed === null) throw new Error('expected the next event to be claimed ahead');
+    // The give-back will wait for this lock: as a slow statement would, at shutdown.
+    const locker = dataSource.createQueryRunner();
+    await locker.connect();
+    await locker.startTransaction();
+    await locker.query('SELECT 1 FROM deliveries WHERE id = $1 FOR UPDATE', [claimed.delivery.id]);
+    const release = jest.spyOn(deliveries, 'releaseUnattempted');
+    const slots = pLimit(1);
+    let free = () => {};
+    const taken = slots(() => new Promise<void>((resolve) => (free = resolve)));
+    let owned = true;
+    const lane = deliverEvent.attemptInOrder({ ...second, held: claimed }, () => owned, {
+      claim: (work) => work(),
+      send: (work) => slots(work),
+    });
+    let waited = false;
+    try {
+      owned = false;
+      await eventually(async () => expect(release).toHaveBeenCalled(), { timeoutMs: 3000 });
+      free();
+      await taken;
+      // The lane is over (the event is its next owner's); its claim is still on its way back.
+      expect(await lane).toBe(false);
+      const givenBack = deliverEvent.claimsGivenBack().then(() => {
+        waited = true;
+      });
+      await sleep(300);
+      expect(waited).toBe(false);
+      expect(await rowOf(second.deliveryIds[0])).toMatchObject({ status: 'delivering' });
+      await locker.commitTransaction();
+      await givenBack;
+      expect(await rowOf(second.deliveryIds[0])).toEqual({
+        status: 'pending',
+        claim_token: null,
+        attempts: 0,
+      });
+    } finally {
+      release.mockRestore();
+      free();
+      if (locker.isTransactionActive) await locker.rollbackTransaction();
+      await locker.release();
+    }
+  }, 30_000);
 });

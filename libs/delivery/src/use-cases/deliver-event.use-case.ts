@@ -72,6 +72,11 @@ export class DeliverEventUseCase {
     return this.attempts.giveBack(held);
   }
 
+  /** Resolves once every claim given back so far is back: see `AttemptDeliveryUseCase`. */
+  claimsGivenBack(): Promise<void> {
+    return this.attempts.claimsGivenBack();
+  }
+
   /** Throws unless the database answers: a consumer waiting out an outage asks this. */
   async databaseReady(): Promise<void> {
     await this.deliveries.ping();

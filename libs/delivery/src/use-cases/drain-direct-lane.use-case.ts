@@ -56,6 +56,11 @@ export class DrainDirectLaneUseCase {
    * two cases. Throws when Postgres fails: the lease then runs out unless renewed, and what was
    * done is found done again by whoever works the lane next.
    */
+  /** Resolves once every claim given back so far is back: see `AttemptDeliveryUseCase`. */
+  claimsGivenBack(): Promise<void> {
+    return this.attempts.claimsGivenBack();
+  }
+
   async drain(lane: LaneLease, control: LaneControl): Promise<LaneOutcome> {
     // The lane's next delivery, claimed with the outcome of the one before it.
     const ahead: { claim: HeldClaim | null } = { claim: null };
