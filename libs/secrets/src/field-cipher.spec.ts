@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { EncryptionKey } from '@libs/config';
-import { FieldCipher } from './field-cipher';
+import { FieldCipher, OPENED_CACHE_SIZE } from './field-cipher';
 import { SealedValueError, SecretsErrorCode } from './secrets.errors';
 
 const key = (id: string, byte: number) => new EncryptionKey(id, Buffer.alloc(32, byte));
@@ -95,6 +95,29 @@ describe('FieldCipher', () => {
       const again = cipher.seal('whsec_rotated', 'webhook:1:secret');
       expect(cipher.open(again, 'webhook:1:secret')).toBe('whsec_rotated');
       expect(decipher).toHaveBeenCalledTimes(3);
+    } finally {
+      decipher.mockRestore();
+    }
+  });
+
+  it('keeps the values in use opened while more values than it keeps pass by', () => {
+    const cipher = cipherWith([key('k1', 1)]);
+    const inUse = cipher.seal(secret, 'webhook:1:secret');
+    const others = Array.from({ length: OPENED_CACHE_SIZE }, (_, index) =>
+      cipher.seal(`whsec_other_${index}`, `webhook:${index + 2}:secret`),
+    );
+    cipher.open(inUse, 'webhook:1:secret');
+    const decipher = jest.spyOn(crypto, 'createDecipheriv');
+    try {
+      others.forEach((sealed, index) => {
+        cipher.open(sealed, `webhook:${index + 2}:secret`);
+        // The webhook in use is sent to all along: it is never the one pushed out.
+        expect(cipher.open(inUse, 'webhook:1:secret')).toBe(secret);
+      });
+      expect(decipher).toHaveBeenCalledTimes(OPENED_CACHE_SIZE);
+      // The least recently used one went instead: opened again when it comes back.
+      cipher.open(others[0], 'webhook:2:secret');
+      expect(decipher).toHaveBeenCalledTimes(OPENED_CACHE_SIZE + 1);
     } finally {
       decipher.mockRestore();
     }

@@ -16,7 +16,7 @@ const TAG_BYTES = 16;
  * delivery, and the same few values come again and again. A value sealed anew (a rotation)
  * reads as another value, so what is kept never goes stale.
  */
-const OPENED_CACHE_SIZE = 4096;
+export const OPENED_CACHE_SIZE = 4096;
 
 /**
  * AES-256-GCM for single text fields: `enc:v1:<key id>:<base64 of iv | tag | ciphertext>`.
@@ -27,7 +27,7 @@ const OPENED_CACHE_SIZE = 4096;
 export class FieldCipher {
   private readonly keys: ReadonlyMap<string, Buffer>;
   private readonly current: EncryptionKey | undefined;
-  /** Sealed value and context (see `OPENED_CACHE_SIZE`) to plaintext; the oldest goes first. */
+  /** Sealed value and context (see `OPENED_CACHE_SIZE`) to plaintext; least recently used first out. */
   private readonly opened = new Map<string, string>();
 
   constructor(private readonly config: EncryptionConfig) {
@@ -77,7 +77,12 @@ export class FieldCipher {
     // The context is part of the key: a value opens only in the context it was sealed for.
     const cacheKey = `${context}\n${stored}`;
     const known = this.opened.get(cacheKey);
-    if (known !== undefined) return known;
+    if (known !== undefined) {
+      // Kept as the most recently used: the values in use stay, whatever else passes by.
+      this.opened.delete(cacheKey);
+      this.opened.set(cacheKey, known);
+      return known;
+    }
     const plaintext = this.decrypt(stored, context);
     if (this.opened.size >= OPENED_CACHE_SIZE) {
       this.opened.delete(this.opened.keys().next().value as string);
