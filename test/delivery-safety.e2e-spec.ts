@@ -116,6 +116,14 @@ describe('no head-of-line blocking, secret rotation, replay (e2e)', () => {
     const since = new Date(Date.now() - 1000).toISOString();
     const ids = [await publish(account, { n: 1 }), await publish(account, { n: 2 })];
     await eventually(() => expect(receiver.requestsTo('/replayed')).toHaveLength(2));
+    // A delivery is replayed once its attempt is recorded (a moment after its arrival): not
+    // while it is still under way.
+    await eventually(async () =>
+      expect((await deliveriesOf(webhook.id)).map((delivery) => delivery.status)).toEqual([
+        'succeeded',
+        'succeeded',
+      ]),
+    );
 
     const replay = await stack.api.post<{ queued: number }>(`/v1/webhooks/${webhook.id}/replay`, {
       since,

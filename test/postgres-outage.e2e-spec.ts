@@ -110,12 +110,15 @@ describe('Postgres unreachable for a minute under load (e2e)', () => {
       expect(rejoins).toBe(0);
       expect(stack.worker.alive && stack.apiProcess.alive).toBe(true);
       expect(orderViolations(arrivals)).toEqual([]);
-      // Every delivery's attempt is in the history: the outcome was stored before the commit.
-      const page = await stack.api.get<{ data: { status: string }[] }>(
-        `/v1/deliveries?account_id=${accounts[0]}&limit=100`,
-      );
-      expect(page.body.data.length).toBeGreaterThan(0);
-      expect(page.body.data.every((delivery) => delivery.status === 'succeeded')).toBe(true);
+      // Every delivery's attempt is in the history (the last ones recorded a moment after
+      // their arrivals).
+      await eventually(async () => {
+        const page = await stack.api.get<{ data: { status: string }[] }>(
+          `/v1/deliveries?account_id=${accounts[0]}&limit=100`,
+        );
+        expect(page.body.data.length).toBeGreaterThan(0);
+        expect(page.body.data.every((delivery) => delivery.status === 'succeeded')).toBe(true);
+      });
     } finally {
       await admin.disconnect();
     }

@@ -453,10 +453,10 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     this.assignment.stop();
     this.logger.log(`Draining ${this.pool.size} in-flight events before shutdown`);
     await this.pool.onIdle();
+    await this.commitNow();
     // Claims on their way back (given back while their lanes waited) land before the
     // database pool closes, so the events' next owners need not wait their leases out.
     await this.deliverEvent.claimsGivenBack();
-    await this.commitNow();
     // Once more if the broker did not confirm (the partitions' next owner would redo the work).
     await this.commitNow();
   }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '@libs/config';
-import { GroupCommit } from '@libs/messaging';
+import { GroupCommit, withDeadline } from '@libs/messaging';
 import {
   AttemptRecord,
   AttemptToRecord,
@@ -35,6 +35,8 @@ const HELD_WAIT_CHECK_MS = 200;
  * state again before sending (it may have been disabled or deleted meanwhile).
  */
 const RECHECK_WEBHOOK_AFTER_MS = 1000;
+/** How long a worker shutting down waits for claims on their way back (`claimsGivenBack`). */
+const GIVE_BACK_WAIT_MS = 5000;
 /** Recording stops retrying this long before the lease runs out and another worker may claim. */
 const RECORD_RETRY_RESERVE_MS = 5000;
 /**
@@ -328,22 +330,34 @@ export class AttemptDeliveryUseCase {
    * Best effort: should Postgres fail, the lease runs out on its own. Some callers do not
    * wait for it; `claimsGivenBack` does, for a worker shutting down.
    */
-  giveBack({ delivery }: HeldClaim): Promise<void> {
+  async giveBack({ delivery }: HeldClaim): Promise<void> {
     const release = this.deliveries.releaseUnattempted(delivery, null).catch((error: unknown) => {
       this.logger.warn(`Delivery ${delivery.id}: giving its claim back failed: ${String(error)}`);
     });
     this.givingBack.add(release);
-    return release.finally(() => this.givingBack.delete(release));
+    try {
+      await release;
+    } finally {
+      this.givingBack.delete(release);
+    }
   }
 
   /**
-   * Resolves once every claim given back so far is back (or its give-back failed). A worker
-   * shutting down waits for it once its lanes are done, before its database pool closes:
-   * a give-back started by the held-claim watch, or by a lane handing a claim on, could
-   * otherwise be cut off, and the event's next owner would wait the lease out.
+   * Resolves once every claim given back so far is back (or its give-back failed), or after
+   * GIVE_BACK_WAIT_MS. A worker shutting down waits for it once its lanes are done, before its
+   * database pool closes: a give-back started by the held-claim watch, or by a lane handing a
+   * claim on, could otherwise be cut off, and the event's next owner would wait the lease
+   * out, which is also all a give-back stuck past the bound costs.
    */
   async claimsGivenBack(): Promise<void> {
-    while (this.givingBack.size > 0) await Promise.all(this.givingBack);
+    const all = async () => {
+      while (this.givingBack.size > 0) await Promise.all(this.givingBack);
+    };
+    try {
+      await withDeadline(all(), GIVE_BACK_WAIT_MS, 'giving claims back');
+    } catch (error) {
+      this.logger.warn(`${String(error)}: their leases will run out instead`);
+    }
   }
 
   /**

@@ -360,9 +360,11 @@ describe('first attempts of a lane, each claimed with the outcome of the one bef
       });
     } finally {
       release.mockRestore();
-      free();
       if (locker.isTransactionActive) await locker.rollbackTransaction();
       await locker.release();
+      free();
+      await lane.catch(() => false);
+      await deliverEvent.claimsGivenBack();
     }
   }, 30_000);
 });

@@ -50,17 +50,17 @@ export class DrainDirectLaneUseCase {
     return this.queue.renewLanes(lanes, LANE_LEASE_MS);
   }
 
+  /** Resolves once every claim given back so far is back: see `AttemptDeliveryUseCase`. */
+  claimsGivenBack(): Promise<void> {
+    return this.attempts.claimsGivenBack();
+  }
+
   /**
    * Works through the lane until it is empty (it is then closed), its turn is over, or it is
    * no longer this worker's to work (shutdown, lost lease); the lane is given back in the last
    * two cases. Throws when Postgres fails: the lease then runs out unless renewed, and what was
    * done is found done again by whoever works the lane next.
    */
-  /** Resolves once every claim given back so far is back: see `AttemptDeliveryUseCase`. */
-  claimsGivenBack(): Promise<void> {
-    return this.attempts.claimsGivenBack();
-  }
-
   async drain(lane: LaneLease, control: LaneControl): Promise<LaneOutcome> {
     // The lane's next delivery, claimed with the outcome of the one before it.
     const ahead: { claim: HeldClaim | null } = { claim: null };
