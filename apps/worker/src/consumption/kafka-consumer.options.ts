@@ -25,7 +25,7 @@ export function kafkaConsumerOptions(config: AppConfig): CustomStrategy {
   return { strategy: new WorkerKafkaServer(kafkaServerOptions(config)) };
 }
 
-function kafkaServerOptions(config: AppConfig): NonNullable<KafkaOptions['options']> {
+export function kafkaServerOptions(config: AppConfig): NonNullable<KafkaOptions['options']> {
   return {
     client: kafkaClientConfig(config.kafka, '-worker'),
     // The group id seen by kafka-consumer-groups is exactly KAFKA_CONSUMER_GROUP.
@@ -43,8 +43,8 @@ function kafkaServerOptions(config: AppConfig): NonNullable<KafkaOptions['option
       maxBytesPerPartition: 512 * 1024,
       // How long an idle fetch waits for data (kafkajs's default is 5 s; Kafka's own consumer
       // waits 500 ms). A consumer that is stopping, or that must rejoin a rebalancing group,
-      // first waits for its fetch under way: with 5 s, every graceful leave took 5 s, and each
-      // change of the group paused its accounts for up to 5 s more.
+      // first waits for its fetch under way: with 5 s, a graceful leave took up to 5 s, and
+      // each change of the group paused its accounts for up to 5 s more.
       maxWaitTimeInMs: FETCH_MAX_WAIT_MS,
     },
     // The transport also opens a producer, unused here; the partitioner only silences its warning.
