@@ -83,6 +83,20 @@ describe('first attempts of a lane, each claimed with the outcome of the one bef
   }
 
   /**
+   * A new account's two events (one webhook, under `path`): the first sent, and the second's
+   * delivery claimed ahead by the statement that recorded the first's outcome.
+   */
+  async function secondClaimedAhead(path: string) {
+    const accountId = await accountWith(1, path);
+    const [first, second] = [await storedEvent(accountId), await storedEvent(accountId)];
+    const after = handingOver(second.deliveryIds[0]);
+    expect(await deliverEvent.attemptInOrder(first, () => true, undefined, after)).toBe(true);
+    const claimed = after.handed();
+    if (claimed === null) throw new Error('expected the next event to be claimed ahead');
+    return { second, claimed };
+  }
+
+  /**
    * The first statement recording outcomes and claims that `matches` (by how many of each it
    * carries) commits, and its answer is lost: the caller gets an error. `lost` lists what that
    * statement claimed; `steps` is the spy, to restore.
@@ -130,12 +144,7 @@ describe('first attempts of a lane, each claimed with the outcome of the one bef
   });
 
   it("hands the claim of the lane's next event over, which then sends it without claiming again", async () => {
-    const accountId = await accountWith(1, '/next');
-    const [first, second] = [await storedEvent(accountId), await storedEvent(accountId)];
-    const after = handingOver(second.deliveryIds[0]);
-    expect(await deliverEvent.attemptInOrder(first, () => true, undefined, after)).toBe(true);
-    const claimed = after.handed();
-    if (claimed === null) throw new Error('expected the next event to be claimed ahead');
+    const { second, claimed } = await secondClaimedAhead('/next');
     expect(claimed.delivery.id).toBe(second.deliveryIds[0]);
     expect(await rowOf(second.deliveryIds[0])).toMatchObject({ status: 'delivering', attempts: 0 });
 
@@ -275,12 +284,7 @@ describe('first attempts of a lane, each claimed with the outcome of the one bef
   ] as const)(
     'gives a held claim back as soon as the event stops being the lane’s while it waits for %s',
     async (_, gate) => {
-      const accountId = await accountWith(1, `/queued-${gate}`);
-      const [first, second] = [await storedEvent(accountId), await storedEvent(accountId)];
-      const after = handingOver(second.deliveryIds[0]);
-      expect(await deliverEvent.attemptInOrder(first, () => true, undefined, after)).toBe(true);
-      const claimed = after.handed();
-      if (claimed === null) throw new Error('expected the next event to be claimed ahead');
+      const { second, claimed } = await secondClaimedAhead(`/queued-${gate}`);
       // The only slot of the gate is taken (by a request hanging on another receiver, say).
       const slots = pLimit(1);
       let free = () => {};
@@ -316,13 +320,9 @@ describe('first attempts of a lane, each claimed with the outcome of the one bef
       expect(receiver.requests.filter((r) => r.path === `/queued-${gate}/0`)).toHaveLength(1);
     },
   );
+
   it('waits, when asked, for a claim given back while its lane waited, even after the lane ended', async () => {
-    const accountId = await accountWith(1, '/given-back-late');
-    const [first, second] = [await storedEvent(accountId), await storedEvent(accountId)];
-    const after = handingOver(second.deliveryIds[0]);
-    expect(await deliverEvent.attemptInOrder(first, () => true, undefined, after)).toBe(true);
-    const claimed = after.handed();
-    if (claimed === null) throw new Error('expected the next event to be claimed ahead');
+    const { second, claimed } = await secondClaimedAhead('/given-back-late');
     // The give-back will wait for this lock: as a slow statement would, at shutdown.
     const locker = dataSource.createQueryRunner();
     await locker.connect();
