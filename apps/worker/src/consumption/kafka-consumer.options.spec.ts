@@ -15,6 +15,13 @@ describe("the worker's Kafka consumer", () => {
     expect(kafkaServerOptions(config).consumer?.maxWaitTimeInMs).toBeLessThanOrEqual(500);
   });
 
+  it('heartbeats every second, so that it learns of a rebalance (and the group waits for it) within one', () => {
+    const { heartbeatInterval, sessionTimeout } = kafkaServerOptions(config).consumer ?? {};
+    expect(heartbeatInterval).toBeLessThanOrEqual(1000);
+    // Far inside the session: a busy worker is not evicted for a late heartbeat or two.
+    expect(sessionTimeout).toBeGreaterThanOrEqual(10 * (heartbeatInterval ?? Infinity));
+  });
+
   it('joins the group named by KAFKA_CONSUMER_GROUP and commits offsets itself', () => {
     const options = kafkaServerOptions(config);
     expect(options.consumer?.groupId).toBe('webhook-consumers');
