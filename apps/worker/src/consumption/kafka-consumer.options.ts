@@ -18,9 +18,9 @@ export class WorkerKafkaServer extends ServerKafka {
 }
 
 /** An idle fetch's wait for data: see `maxWaitTimeInMs` below. */
-export const FETCH_MAX_WAIT_MS = 500;
+const FETCH_MAX_WAIT_MS = 500;
 /** How often the consumer heartbeats: see `heartbeatInterval` below. */
-export const HEARTBEAT_INTERVAL_MS = 1000;
+const HEARTBEAT_INTERVAL_MS = 1000;
 
 /** The Nest Kafka transport for the worker: one consumer group, offsets committed by hand. */
 export function kafkaConsumerOptions(config: AppConfig): CustomStrategy {
