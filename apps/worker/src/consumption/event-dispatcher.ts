@@ -46,6 +46,8 @@ const BACKLOG_THRESHOLD = 20;
 const LANES_PER_SLOT = 10;
 /** How long one check of a failing dependency may take before the handler heartbeats again. */
 const READY_DEADLINE_MS = 5000;
+/** Longest time a handler waiting for a dependency goes without heartbeating. */
+const HEARTBEAT_WHILE_WAITING_MS = 1000;
 /** Backoff while a dependency (Postgres, the dead-letter topic) is failing. */
 const FAILURE_BACKOFF_MS = [250, 500, 1000, 2000, 5000];
 
@@ -400,13 +402,19 @@ export class EventDispatcher implements BeforeApplicationShutdown {
       if (await withDeadline(ready(), READY_DEADLINE_MS, 'dependency check').catch(() => false)) {
         return true;
       }
-      if (this.stopping || this.assignment.changing) return false;
-      try {
-        await heartbeat();
-      } catch (error) {
-        if (isRebalance(error)) return false;
+      // The pause is cut into slices with a heartbeat before each (kafkajs sends at most one
+      // per heartbeatInterval), so that a rebalance is heard within a second, not after a
+      // 5 s backoff: the whole group waits for this member to rejoin.
+      const pause = backoff(failures);
+      for (let waited = 0; waited < pause; waited += HEARTBEAT_WHILE_WAITING_MS) {
+        if (this.stopping || this.assignment.changing) return false;
+        try {
+          await heartbeat();
+        } catch (error) {
+          if (isRebalance(error)) return false;
+        }
+        await sleep(Math.min(HEARTBEAT_WHILE_WAITING_MS, pause - waited));
       }
-      await sleep(backoff(failures));
     }
   }
 

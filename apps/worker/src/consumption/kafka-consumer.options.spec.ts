@@ -15,7 +15,7 @@ describe("the worker's Kafka consumer", () => {
     expect(kafkaServerOptions(config).consumer?.maxWaitTimeInMs).toBeLessThanOrEqual(500);
   });
 
-  it('heartbeats every second, so that it learns of a rebalance (and the group waits for it) within one', () => {
+  it('heartbeats every second: the group waits for each member to hear of a rebalance that way', () => {
     const { heartbeatInterval, sessionTimeout } = kafkaServerOptions(config).consumer ?? {};
     expect(heartbeatInterval).toBeLessThanOrEqual(1000);
     // Far inside the session: a busy worker is not evicted for a late heartbeat or two.
