@@ -3,6 +3,7 @@ import path from 'node:path';
 import { PATH_METADATA } from '@nestjs/common/constants';
 import { parseAllDocuments } from 'yaml';
 import { loadConfig } from '@libs/config';
+import { SAMPLE_ENVIRONMENT } from '@libs/testing';
 import { HealthModule } from '@libs/observability';
 import { HealthController } from '../libs/observability/src/health.controller';
 import { environmentSchema } from '../libs/config/src/config.schema';
@@ -97,12 +98,7 @@ function expectBuiltEntryPoint(command: string[]): void {
   expect(builds).toContain(`nest build ${match?.[1]}`);
 }
 
-const config = loadConfig({
-  KAFKA_BROKERS: 'kafka:9092',
-  DATABASE_URL: 'postgres://db/webhooks',
-  ADMIN_API_KEY: 'an-admin-key-of-some-length',
-  ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}`,
-});
+const config = loadConfig({ ...SAMPLE_ENVIRONMENT });
 
 describe('Kubernetes manifests (deploy/k8s)', () => {
   const apps = [

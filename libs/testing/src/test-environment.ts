@@ -17,6 +17,17 @@ export function testWebhookCredentials(encryptionKeys = TEST_ENCRYPTION_KEYS): W
 }
 
 /**
+ * A complete, valid environment with nothing behind it: for unit tests that need an AppConfig
+ * (options, manifests) and start nothing.
+ */
+export const SAMPLE_ENVIRONMENT: Readonly<Record<string, string>> = {
+  KAFKA_BROKERS: 'kafka:9092',
+  DATABASE_URL: 'postgres://db/webhooks',
+  ADMIN_API_KEY: 'an-admin-key-of-some-length',
+  ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}`,
+};
+
+/**
  * Environment for apps started by one test file: the run's broker and database (set by
  * scripts/run-tests.ts), and a topic and consumer group of its own so test files never
  * see each other's messages. In direct mode the apps get no Kafka setting at all, as on a

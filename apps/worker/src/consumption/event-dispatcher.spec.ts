@@ -1,15 +1,11 @@
 import { loadConfig } from '@libs/config';
+import { SAMPLE_ENVIRONMENT } from '@libs/testing';
 import { DeliverEventUseCase, FirstAttemptSlots } from '@libs/delivery';
 import { WorkerMetrics } from '../metrics/worker-metrics';
 import { DeadLetterPublisher } from './dead-letter.publisher';
 import { EventDispatcher } from './event-dispatcher';
 
-const config = loadConfig({
-  KAFKA_BROKERS: 'kafka-1:9092',
-  DATABASE_URL: 'postgres://user:secret@db:5432/webhooks',
-  ADMIN_API_KEY: 'an-admin-key-of-some-length',
-  ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}`,
-});
+const config = loadConfig({ ...SAMPLE_ENVIRONMENT });
 
 /**
  * The handler's wait for a failing dependency (or for room, under back-pressure), on fake

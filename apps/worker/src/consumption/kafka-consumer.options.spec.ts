@@ -1,12 +1,8 @@
 import { loadConfig } from '@libs/config';
+import { SAMPLE_ENVIRONMENT } from '@libs/testing';
 import { kafkaServerOptions } from './kafka-consumer.options';
 
-const config = loadConfig({
-  KAFKA_BROKERS: 'kafka-1:9092',
-  DATABASE_URL: 'postgres://user:secret@db:5432/webhooks',
-  ADMIN_API_KEY: 'an-admin-key-of-some-length',
-  ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}`,
-});
+const config = loadConfig({ ...SAMPLE_ENVIRONMENT });
 
 describe("the worker's Kafka consumer", () => {
   it('waits at most 500 ms in an idle fetch, so that stopping or rejoining is not held for 5 s', () => {
