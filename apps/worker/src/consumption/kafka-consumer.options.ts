@@ -37,7 +37,7 @@ export function kafkaServerOptions(config: AppConfig): NonNullable<KafkaOptions[
       sessionTimeout: 30_000,
       // A member learns that the group is rebalancing from a heartbeat's answer, and the group
       // waits for every member to rejoin: with kafkajs's 3 s, each change of the group paused
-      // deliveries for 2.7-3.1 s; with 1 s, 1.1-1.9 s (join/leave fault test). One small
+      // deliveries for 2.7-3.1 s; with 1 s, 1.1-2.1 s (join/leave fault test). One small
       // request a second per worker. A handler waiting for a dependency heartbeats as often.
       heartbeatInterval: HEARTBEAT_INTERVAL_MS,
       rebalanceTimeout: 60_000,
