@@ -18,6 +18,7 @@ export interface ProcessExit {
 /** A built app (`dist/apps/<name>/main.js`) running as its own process, as in production. */
 export class AppProcess {
   private output = '';
+  private frozen = false;
   private exited: Promise<ProcessExit>;
 
   private constructor(
@@ -61,6 +62,20 @@ export class AppProcess {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  /**
+   * Stops the process where it stands (SIGSTOP), as a long pause of its VM or its garbage
+   * collector would: no timer fires, no socket is read, no heartbeat goes out, while its
+   * connections stay open. `thaw` lets it run on.
+   */
+  freeze(): void {
+    this.frozen = this.child.kill('SIGSTOP');
+  }
+
+  thaw(): void {
+    if (this.frozen) this.child.kill('SIGCONT');
+    this.frozen = false;
+  }
+
   /** The app's resident memory, as `ps` sees it from outside (no load on the app itself). */
   async residentMemoryBytes(): Promise<number> {
     const { stdout } = await run('ps', ['-o', 'rss=', '-p', String(this.child.pid)]);
@@ -83,6 +98,8 @@ export class AppProcess {
    */
   async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 30_000): Promise<ProcessExit> {
     if (this.child.exitCode === null && this.child.signalCode === null) {
+      // A frozen process would only handle the signal once thawed.
+      this.thaw();
       this.child.kill(signal);
     }
     const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
