@@ -17,6 +17,7 @@ import {
   DeliveryRepository,
   DeliveryStatsRepository,
   DirectQueueRepository,
+  FirstAttemptRepository,
   IdempotencyKeyRepository,
   RetentionRepository,
   WebhookRepository,
@@ -31,6 +32,7 @@ const REPOSITORIES = [
   IdempotencyKeyRepository,
   RetentionRepository,
   DirectQueueRepository,
+  FirstAttemptRepository,
   DirectWorkNotifier,
 ];
 

@@ -7,6 +7,7 @@ import { AccountScopedEventIds1764604800000 } from './1764604800000-AccountScope
 import { LeanerDeliveryIndexes1764700000000 } from './1764700000000-LeanerDeliveryIndexes';
 import { DirectDeliveryQueue1764777600000 } from './1764777600000-DirectDeliveryQueue';
 import { EndpointRateLimits1764800000000 } from './1764800000000-EndpointRateLimits';
+import { WebhookChangeCounter1764900000000 } from './1764900000000-WebhookChangeCounter';
 import { encryptWebhookSecrets } from './1764720000000-EncryptWebhookSecrets';
 import { WebhookCredentials } from '@libs/secrets';
 
@@ -26,5 +27,6 @@ export function migrations(credentials: WebhookCredentials) {
     encryptWebhookSecrets(credentials),
     DirectDeliveryQueue1764777600000,
     EndpointRateLimits1764800000000,
+    WebhookChangeCounter1764900000000,
   ];
 }

@@ -512,7 +512,7 @@ export class DeliveryRepository {
    * ids. The outcomes that decided it are committed already: a disable that fails is logged,
    * and decided again at the webhook's next failure.
    */
-  private async disableFailing(
+  async disableFailing(
     failing: EndpointHealthRow[],
     endpointPolicy: EndpointFailurePolicy,
   ): Promise<Set<string>> {
@@ -540,6 +540,11 @@ export class DeliveryRepository {
       }
     }
     return disabled;
+  }
+
+  /** Disables the webhook and discards its waiting deliveries, in one transaction. */
+  async disableWebhookFor(webhookId: string, reason: string): Promise<void> {
+    await this.dataSource.transaction((manager) => disableWebhook(manager, webhookId, reason));
   }
 
   /**
@@ -867,13 +872,13 @@ function eventKey(accountId: string, eventId: string): string {
   return JSON.stringify([accountId, eventId]);
 }
 
-function nextAttemptAt(transition: DeliveryTransition): Date | null {
+export function nextAttemptAt(transition: DeliveryTransition): Date | null {
   return transition.status === 'retrying' || transition.status === 'pending'
     ? transition.nextAttemptAt
     : null;
 }
 
-interface EndpointHealthRow {
+export interface EndpointHealthRow {
   webhook_id: string;
   failing_since: Date | null;
   consecutive_failures: number;
@@ -1136,8 +1141,11 @@ function toClaimedDelivery(
 }
 
 /** One row that cannot be decrypted must not fail the whole claim: it is carried as an error. */
-function openCredentials(
-  row: ClaimRow,
+export function openCredentials(
+  row: Pick<
+    ClaimRow,
+    'webhook_id' | 'secret' | 'previous_secret' | 'previous_secret_expires_at' | 'headers'
+  >,
   credentials: WebhookCredentials,
 ): { secrets: string[]; headers: Record<string, string>; error: string | null } {
   try {
