@@ -47,6 +47,11 @@ export interface DeliveryConfig {
   retryPollIntervalMs: number;
   /** A webhook failing for this long without a success, with at least `minAttempts`, is disabled. */
   failingWebhook: { disableAfterMs: number; minAttempts: number };
+  /**
+   * Kafka mode: a first attempt goes out before its event is stored, and the event is stored
+   * with its outcome (docs/design-first-attempt-before-row.md). Off: stored first, then sent.
+   */
+  sendFirst: boolean;
 }
 
 export interface HttpConfig {
@@ -160,6 +165,7 @@ export function loadConfig(source: EnvironmentSource = process.env): AppConfig {
         disableAfterMs: env.FAILING_WEBHOOK_DISABLE_AFTER_SECONDS * 1000,
         minAttempts: env.FAILING_WEBHOOK_MIN_ATTEMPTS,
       },
+      sendFirst: env.DELIVERY_SEND_FIRST,
     },
     { days: env.RETENTION_DAYS },
     env.LOG_LEVEL,

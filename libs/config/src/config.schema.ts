@@ -157,6 +157,7 @@ export const environmentSchema = z
     FAILING_WEBHOOK_DISABLE_AFTER_SECONDS: integer(5 * 24 * 3600, 1, 365 * 24 * 3600),
     FAILING_WEBHOOK_MIN_ATTEMPTS: integer(10, 1, 100_000),
     WEBHOOK_ALLOW_PRIVATE_NETWORKS: boolean(false),
+    DELIVERY_SEND_FIRST: boolean(false),
     RETENTION_DAYS: integer(30, 1, 3650),
     MAX_EVENT_BYTES: integer(262_144, 1024, 10 * 1024 * 1024),
     // Requests per second per API key, 0 = unlimited; the burst defaults to twice the rate.

@@ -8,6 +8,7 @@ import { DeliveryObserver } from './use-cases/delivery-observer';
 import { DrainDirectLaneUseCase } from './use-cases/drain-direct-lane.use-case';
 import { FirstAttemptSlots } from './use-cases/first-attempt-slots';
 import { PurgeExpiredHistoryUseCase } from './use-cases/purge-expired-history.use-case';
+import { SendFirstUseCase } from './use-cases/send-first.use-case';
 
 export interface DeliveryModuleOptions {
   /** Replaces the no-op DeliveryObserver, for example with one that feeds metrics. */
@@ -22,6 +23,7 @@ const USE_CASES = [
   ClaimDueAttemptsUseCase,
   PurgeExpiredHistoryUseCase,
   DrainDirectLaneUseCase,
+  SendFirstUseCase,
 ];
 
 @Module({

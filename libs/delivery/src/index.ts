@@ -14,3 +14,4 @@ export * from './use-cases/first-attempt-slots';
 export * from './use-cases/purge-expired-history.use-case';
 export * from './use-cases/store-direct-event.use-case';
 export * from './user-agent';
+export * from './use-cases/send-first.use-case';

@@ -52,6 +52,10 @@ export function testEnvironment(
     KAFKA_TOPIC: `test-events-${suffix}`,
     KAFKA_CONSUMER_GROUP: `test-group-${suffix}`,
     KAFKA_TOPIC_PARTITIONS: '4',
+    // The whole suite can run with first attempts sent before their rows.
+    ...(process.env.DELIVERY_SEND_FIRST
+      ? { DELIVERY_SEND_FIRST: process.env.DELIVERY_SEND_FIRST }
+      : {}),
     ...overrides,
   };
 }

@@ -6,12 +6,21 @@ import { Consumer } from 'kafkajs';
  * stopped, with the same generation (nothing is dropped that kafkajs would not read again).
  */
 const MAX_HOLD_MS = 90_000;
+/**
+ * Without a heartbeat the group confirmed for this long, the member may be evicted (its
+ * session is 30 s: a long pause of the process or its VM, the coordinator unreachable);
+ * `heard` turns false until it hears from the group again. kafkajs rejoins after an eviction
+ * without a REBALANCING event, so `changing` alone would not tell.
+ */
+const SILENCE_LIMIT_MS = 20_000;
 
 export interface AssignmentListener {
   /** The group was joined again: every partition is read again from its last commit. */
   onRejoined(): void;
   /** The broker confirmed a commit of this partition up to (not including) `offset`. */
   onCommitted(partition: number, offset: bigint): void;
+  /** A rebalance (or a crash and restart) began: the partitions may go to other members. */
+  onHold?(): void;
 }
 
 /**
@@ -26,6 +35,9 @@ export class AssignmentWatch {
   private waiters: (() => void)[] = [];
   private holdTimer: NodeJS.Timeout | null = null;
   private stopped = false;
+  private lastHeard = Date.now();
+  /** When the group was last joined (0: not yet). */
+  private joined = 0;
 
   constructor(private readonly listener: AssignmentListener) {}
 
@@ -37,14 +49,26 @@ export class AssignmentWatch {
     return this.holdStarted !== null;
   }
 
+  /** The group confirmed this member's heartbeat (or its join) within SILENCE_LIMIT_MS. */
+  get heard(): boolean {
+    return Date.now() - this.lastHeard < SILENCE_LIMIT_MS;
+  }
+
+  /** When the group was last joined, as `Date.now()` (0 before the first join). */
+  get joinedAt(): number {
+    return this.joined;
+  }
+
   /** Starts listening to `consumer` (once; the handler calls this for every message). */
   watch(consumer: Consumer): void {
     if (this.watched === consumer) return;
     this.watched = consumer;
-    const { REBALANCING, CRASH, GROUP_JOIN, COMMIT_OFFSETS } = consumer.events;
+    const { REBALANCING, CRASH, GROUP_JOIN, COMMIT_OFFSETS, HEARTBEAT } = consumer.events;
+    consumer.on(HEARTBEAT, () => (this.lastHeard = Date.now()));
     consumer.on(REBALANCING, () => this.hold());
     consumer.on(CRASH, () => this.hold());
     consumer.on(GROUP_JOIN, () => {
+      this.lastHeard = this.joined = Date.now();
       this.listener.onRejoined();
       this.release();
     });
@@ -75,6 +99,7 @@ export class AssignmentWatch {
     // Should the group never be joined again (the consumer gave up), work goes on rather
     // than hang: the claims in Postgres still keep any one delivery from going out twice.
     this.holdTimer = setTimeout(() => this.release(), MAX_HOLD_MS);
+    this.listener.onHold?.();
   }
 
   private release(): void {

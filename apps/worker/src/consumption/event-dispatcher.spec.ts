@@ -1,6 +1,6 @@
 import { loadConfig } from '@libs/config';
 import { SAMPLE_ENVIRONMENT } from '@libs/testing';
-import { DeliverEventUseCase, FirstAttemptSlots } from '@libs/delivery';
+import { DeliverEventUseCase, FirstAttemptSlots, SendFirstUseCase } from '@libs/delivery';
 import { WorkerMetrics } from '../metrics/worker-metrics';
 import { DeadLetterPublisher } from './dead-letter.publisher';
 import { EventDispatcher } from './event-dispatcher';
@@ -20,6 +20,7 @@ describe('a message handler waiting for a dependency', () => {
     dispatcher = new EventDispatcher(
       config,
       unused<DeliverEventUseCase>(),
+      unused<SendFirstUseCase>(),
       unused<DeadLetterPublisher>(),
       unused<WorkerMetrics>(),
       unused<FirstAttemptSlots>(),

@@ -9,11 +9,14 @@ import {
   EventSource,
   FirstAttemptSlots,
   HeldClaim,
+  Look,
   NextInLane,
+  SendFirstUseCase,
   StoredDeliveries,
+  UnstoredEvent,
 } from '@libs/delivery';
 import { withDeadline } from '@libs/messaging';
-import { isPermanentDataError } from '@libs/persistence';
+import { LiveWebhook, isPermanentDataError } from '@libs/persistence';
 import { WorkerMetrics } from '../metrics/worker-metrics';
 import { AssignmentWatch } from './assignment-watch';
 import { DeadLetterPublisher } from './dead-letter.publisher';
@@ -37,6 +40,22 @@ const MAX_HELD_EVENTS = 50_000;
  */
 const MAX_UNSTORED_EVENTS = 2_000;
 const MAX_UNSTORED_BYTES = 16 * 1024 * 1024;
+/**
+ * Events whose first attempts go out before they are stored (DELIVERY_SEND_FIRST) wait in
+ * memory, value included, from their message's arrival until their outcomes are stored: at
+ * most this many, this many bytes of message values, and this many of one account (a hanging
+ * receiver fills its own account's share only). Past a bound an event is stored first, as
+ * without the setting, and its lane takes the stored way for it.
+ */
+const MAX_SEND_FIRST_EVENTS = 10_000;
+const MAX_SEND_FIRST_BYTES = 32 * 1024 * 1024;
+const MAX_SEND_FIRST_PER_ACCOUNT = 1_000;
+/**
+ * Right after the group was joined, how long the first look at a message waits: a member
+ * that just lost the partition stores its attempts under way as the rebalance begins, and
+ * this member must find them stored (or send them twice).
+ */
+const HANDOVER_GRACE_MS = 300;
 /** An account holding this many events is backlogged: its further events count as deferred. */
 const BACKLOG_THRESHOLD = 20;
 /**
@@ -99,9 +118,20 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   private readonly laneTails = new Map<string, LaneEntry>();
   private unstored = 0;
   private unstoredBytes = 0;
+  /** Events to send before storing them, in memory until stored (see MAX_SEND_FIRST_EVENTS). */
+  private readonly sendFirstHeld = { events: 0, bytes: 0, perAccount: new Map<string, number>() };
+  /** Events with first attempts under way before their rows exist. */
+  private readonly sendingUnstored = new Set<UnstoredEvent>();
+  /**
+   * Events sent before their rows, by account and id, until stored: the same event read
+   * twice (published twice) waits for the first and then finds it stored.
+   */
+  private readonly unstoredEvents = new Map<string, Promise<void>>();
+  private readonly sendsFirst: boolean;
   private readonly assignment = new AssignmentWatch({
     onRejoined: () => this.forgetAllWork(),
     onCommitted: (partition, offset) => this.partitions.get(partition)?.committed(offset),
+    onHold: () => this.storeUnderWayEarly(),
   });
   private topic = '';
   private readonly maxEventBytes: number;
@@ -114,6 +144,7 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   constructor(
     config: AppConfig,
     private readonly deliverEvent: DeliverEventUseCase,
+    private readonly sendFirst: SendFirstUseCase,
     private readonly deadLetters: DeadLetterPublisher,
     private readonly metrics: WorkerMetrics,
     /** Shared with the direct-mode lanes this worker drains too: WORKER_CONCURRENCY in all. */
@@ -121,6 +152,7 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   ) {
     const concurrency = config.delivery.concurrency;
     this.maxEventBytes = config.http.maxEventBytes;
+    this.sendsFirst = config.delivery.sendFirst;
     this.pool = new KeyedWorkPool(concurrency * LANES_PER_SLOT, (key, error) =>
       this.logger.error(`Unexpected failure in the lane of account ${key}: ${String(error)}`),
     );
@@ -174,6 +206,10 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     const event = parsed.event;
     const held = this.pool.heldFor(event.account_id);
     if (held >= BACKLOG_THRESHOLD) this.metrics.eventDeferred();
+    if (this.sendsFirst && this.roomToSendFirst(event.account_id, message)) {
+      this.queueToSendFirst(ref, message, event);
+      return;
+    }
     // Its lane starts on it at once: the store claims its first delivery too.
     const claimToken = held === 0 && this.pool.startsAtOnce ? randomUUID() : null;
     const entry: LaneEntry = { ref, stored: undefined, claimedAhead: null };
@@ -192,6 +228,253 @@ export class EventDispatcher implements BeforeApplicationShutdown {
         if (this.laneTails.get(account) === entry) this.laneTails.delete(account);
       }
     });
+  }
+
+  private roomToSendFirst(account: string, message: KafkaMessage): boolean {
+    const held = this.sendFirstHeld;
+    return (
+      held.events < MAX_SEND_FIRST_EVENTS &&
+      held.bytes + (message.value?.length ?? 0) <= MAX_SEND_FIRST_BYTES &&
+      (held.perAccount.get(account) ?? 0) < MAX_SEND_FIRST_PER_ACCOUNT
+    );
+  }
+
+  /**
+   * Queues the event in its account's lane to be sent before it is stored. Whether it is
+   * stored already, and the webhook change counter, are looked up at once (after the message
+   * was read: a webhook disabled before the event was published is never sent to it), shared
+   * with the messages arriving meanwhile; the lane usually finds the answer there.
+   */
+  private queueToSendFirst(ref: MessageRef, message: KafkaMessage, event: WebhookEventMessage) {
+    const account = event.account_id;
+    const bytes = message.value?.length ?? 0;
+    const held = this.sendFirstHeld;
+    held.events += 1;
+    held.bytes += bytes;
+    held.perAccount.set(account, (held.perAccount.get(account) ?? 0) + 1);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      held.events -= 1;
+      held.bytes -= bytes;
+      const left = (held.perAccount.get(account) ?? 1) - 1;
+      if (left === 0) held.perAccount.delete(account);
+      else held.perAccount.set(account, left);
+    };
+    const grace = this.assignment.joinedAt + HANDOVER_GRACE_MS - Date.now();
+    const looked = (grace > 0 ? sleep(grace) : Promise.resolve()).then(() =>
+      this.sendFirst.look(event),
+    );
+    // Read by the lane; a lane that never gets to it must not leave it unhandled.
+    looked.catch(() => undefined);
+    const entry: LaneEntry = { ref, stored: undefined, claimedAhead: null };
+    const previous = this.laneTails.get(account);
+    if (previous !== undefined) previous.next = entry;
+    this.laneTails.set(account, entry);
+    this.pool.submit(account, async () => {
+      let handedOn = false;
+      try {
+        handedOn = await this.sendFirstInLane(entry, event, message, looked, release);
+      } finally {
+        if (!handedOn) release();
+        if (this.laneTails.get(account) === entry) this.laneTails.delete(account);
+      }
+    });
+  }
+
+  /**
+   * In the account's lane: the event's first attempts, sent before it is stored when it can
+   * be (else stored first, as without DELIVERY_SEND_FIRST). True when the memory it holds is
+   * released later, once its outcomes are stored (`release` was handed on).
+   */
+  private async sendFirstInLane(
+    entry: LaneEntry,
+    event: WebhookEventMessage,
+    message: KafkaMessage,
+    looked: Promise<Look>,
+    release: () => void,
+  ): Promise<boolean> {
+    const { ref } = entry;
+    await this.assignment.settled();
+    if (!this.owns(ref)) return false;
+    this.metrics.eventAccepted();
+    try {
+      let unstored: UnstoredEvent | null = null;
+      const earlier = this.unstoredEvents.get(eventKey(event.account_id, event.id));
+      if (earlier !== undefined) await earlier;
+      try {
+        const look = await looked;
+        if (!look.stored && earlier === undefined) {
+          unstored = await this.sendFirst.prepare(event, sourceOf(ref, message), look.version);
+        }
+      } catch (error) {
+        this.noteDatabaseFailure(`looking up event ${event.id} (${describe(ref)})`, error);
+      }
+      // Read again (stored already), Postgres failing, or a rate-limited webhook (its token
+      // is taken by a stored delivery's attempt): the stored way.
+      if (
+        unstored === null ||
+        unstored.webhooks.some((webhook) => webhook.rateLimitPerS !== null)
+      ) {
+        await this.storeThenAttempt(entry, event, message);
+        return false;
+      }
+      return await this.sendUnstored(entry, unstored, message, release);
+    } finally {
+      this.metrics.eventFinished();
+    }
+  }
+
+  /** The stored way for one event: store it, then its first attempts from their rows. */
+  private async storeThenAttempt(
+    entry: LaneEntry,
+    event: WebhookEventMessage,
+    message: KafkaMessage,
+  ): Promise<void> {
+    const stored = await this.store(event, entry.ref, message, null);
+    entry.stored = stored;
+    if (stored === null || !this.owns(entry.ref)) return;
+    if (await this.attemptInLane(stored, entry.ref, this.nextInLane(entry))) this.finish(entry.ref);
+  }
+
+  /**
+   * Sends the event's first attempts in order, each to its webhook as it is now, then hands
+   * the outcomes to the statement that stores the event with them and returns without
+   * waiting for it (true: `release` is called once it is stored, and the message finished).
+   * Stopped part way (a rebalance, a shutdown, the group silent), it stores what it has, the
+   * rest as waiting rows, and goes on with those the stored way while the event is its own.
+   */
+  private async sendUnstored(
+    entry: LaneEntry,
+    unstored: UnstoredEvent,
+    message: KafkaMessage,
+    release: () => void,
+  ): Promise<boolean> {
+    const { ref } = entry;
+    // Without rows, nothing in Postgres keeps two members from sending the same account's
+    // events at once: each attempt needs the partition, the group settled and heard from.
+    const safe = () => this.owns(ref) && !this.assignment.changing && this.assignment.heard;
+    const gone = new Set<string>();
+    let stopped = false;
+    const key = eventKey(unstored.event.accountId, unstored.event.id);
+    let stored!: () => void;
+    const storing = new Promise<void>((resolve) => (stored = resolve));
+    this.unstoredEvents.set(key, storing);
+    const settled = () => {
+      if (this.unstoredEvents.get(key) === storing) this.unstoredEvents.delete(key);
+      stored();
+    };
+    this.sendingUnstored.add(unstored);
+    try {
+      for (const delivery of unstored.deliveries) {
+        let webhook: LiveWebhook | null = null;
+        if (safe()) {
+          try {
+            webhook = await this.sendFirst.current(unstored, delivery.webhookId);
+          } catch (error) {
+            this.noteDatabaseFailure(`reading the webhooks of ${describe(ref)}`, error);
+          }
+        }
+        if (!safe() || (webhook === null && this.databaseTrouble)) {
+          stopped = true;
+          break;
+        }
+        if (webhook === null) {
+          // Disabled, deleted or unsubscribed since the event arrived: no delivery.
+          gone.add(delivery.id);
+          continue;
+        }
+        unstored.current = delivery;
+        try {
+          delivery.outcome = await this.sendFirst.send(
+            unstored,
+            delivery,
+            webhook,
+            this.slots.send,
+          );
+        } catch (error) {
+          // Not expected (a failed request is an outcome): it waits as a stored row instead.
+          this.logger.error(`First attempt of ${describe(ref)} failed: ${String(error)}`);
+          stopped = true;
+          break;
+        } finally {
+          unstored.current = null;
+        }
+        if (unstored.storedEarly !== null && (await unstored.storedEarly)) {
+          // The rows were stored while it was under way, this one claimed: its outcome
+          // replaces the claim (see storeUnderWayEarly).
+          await this.recordFirst(unstored, [delivery]);
+          stopped = true;
+          break;
+        }
+      }
+    } finally {
+      this.sendingUnstored.delete(unstored);
+    }
+    const deliveries = unstored.deliveries.filter((delivery) => !gone.has(delivery.id));
+    if (!stopped) {
+      void this.recordFirst(unstored, deliveries)
+        .then(
+          (stored) => stored && this.finish(ref),
+          (error: unknown) => this.refusedByDatabase(ref, message, unstored, error),
+        )
+        .finally(() => (settled(), release()));
+      return true;
+    }
+    const recorded =
+      unstored.storedEarly !== null && (await unstored.storedEarly)
+        ? true
+        : await this.recordFirst(unstored, deliveries).catch((error: unknown) =>
+            this.refusedByDatabase(ref, message, unstored, error),
+          );
+    settled();
+    release();
+    if (!recorded || !this.owns(ref)) return true;
+    const waiting = deliveries.filter((delivery) => delivery.outcome === null);
+    const rest: StoredDeliveries = { deliveryIds: waiting.map(({ id }) => id), held: null };
+    if (await this.attemptInLane(rest, ref, this.nextInLane(entry))) this.finish(ref);
+    return true;
+  }
+
+  /** Stores the event with these deliveries; false when it gave up (shutting down). */
+  private recordFirst(unstored: UnstoredEvent, deliveries: UnstoredEvent['deliveries']) {
+    return this.sendFirst.record(
+      unstored.event,
+      deliveries,
+      () => !this.stopping,
+      (error) => this.noteDatabaseFailure(`storing event ${unstored.event.id}`, error),
+    );
+  }
+
+  /**
+   * Postgres refused the event for good after its first attempts went out: the message goes
+   * to the dead-letter topic, where the operator sees it, and its offset moves on.
+   */
+  private async refusedByDatabase(
+    ref: MessageRef,
+    message: KafkaMessage,
+    unstored: UnstoredEvent,
+    error: unknown,
+  ): Promise<false> {
+    const reason = `refused by the database after its first attempts: ${String(error)}`;
+    this.logger.error(`Event ${unstored.event.id} (${describe(ref)}) ${reason}`);
+    if (await this.sendToDeadLetter(ref, message, 'refused_by_database', reason)) this.finish(ref);
+    return false;
+  }
+
+  /**
+   * A rebalance began: the events whose attempt is under way before their rows exist are
+   * stored now, that attempt claimed, the rest waiting. The partition's next owner reads the
+   * message again, finds it stored, and waits for the attempt under way instead of making it
+   * a second time (it looks after HANDOVER_GRACE_MS).
+   */
+  private storeUnderWayEarly(): void {
+    for (const unstored of this.sendingUnstored) {
+      if (unstored.current !== null && unstored.storedEarly === null) {
+        void this.sendFirst.storeEarly(unstored);
+      }
+    }
   }
 
   /**
@@ -461,6 +744,8 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     this.assignment.stop();
     this.logger.log(`Draining ${this.pool.size} in-flight events before shutdown`);
     await this.pool.onIdle();
+    // Outcomes of first attempts sent before their rows, on their way into Postgres.
+    await this.sendFirst.recorded();
     await this.commitNow();
     // Claims on their way back (given back while their lanes waited) land before the
     // database pool closes, so the events' next owners need not wait their leases out.
@@ -529,6 +814,10 @@ function takeClaimedAhead(entry: LaneEntry): HeldClaim | null {
 
 function sourceOf(ref: MessageRef, message: KafkaMessage): EventSource {
   return { partition: ref.partition, offset: ref.offset, bytes: message.value?.length ?? 0 };
+}
+
+function eventKey(accountId: string, eventId: string): string {
+  return JSON.stringify([accountId, eventId]);
 }
 
 function describe(ref: MessageRef): string {

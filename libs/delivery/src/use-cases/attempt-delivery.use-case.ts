@@ -276,6 +276,38 @@ export class AttemptDeliveryUseCase {
     }
   }
 
+  /**
+   * The first attempt of a delivery not stored yet (see `SendFirstUseCase`), in a `send`
+   * slot: returns its outcome, for the caller to store with the event. Its webhook is live
+   * by the routing the caller read, and has no rate limit (those go the stored way).
+   */
+  async sendUnstored(
+    delivery: ClaimedDelivery,
+    send: Slot,
+  ): Promise<{ attempt: AttemptRecord; transition: DeliveryTransition }> {
+    const { response } = await send(() => this.send(delivery, Date.now()));
+    if (response === null) throw new Error(`delivery ${delivery.id}: its webhook is not live`);
+    const now = new Date();
+    const transition = nextStep({
+      outcome: classifyResponse(response, now),
+      attemptNumber: 1,
+      scheduleSeconds: this.config.delivery.retryScheduleSeconds,
+      now,
+    });
+    this.observer.attemptRecorded(delivery, response, transition);
+    return {
+      attempt: {
+        trigger: 'scheduled',
+        startedAt: response.startedAt,
+        durationMs: response.durationMs,
+        responseStatus: response.statusCode,
+        responseBody: response.responseBody,
+        error: response.error,
+      },
+      transition,
+    };
+  }
+
   /** Claims the first attempt (with other steps); a failure gives back what it may have claimed. */
   private async claimFirst(deliveryId: string): Promise<ClaimedDelivery | null> {
     const claim = { deliveryId, token: randomUUID() };
