@@ -22,6 +22,8 @@ export interface BenchOptions {
    */
   schedule: 'drain' | 'live';
   quick: boolean;
+  /** Kafka mode's workers send first attempts before storing their events. */
+  sendFirst: boolean;
   /** Print each drain's arrivals per quarter second (its ramp-up and tail). */
   timeline: boolean;
 }
@@ -37,6 +39,7 @@ const USAGE = `npm run bench -- [options]
   --publish-concurrency C POST /v1/events in flight in the throughput phase (default 32)
   --mode M                kafka (default), direct (DELIVERY_MODE=direct: no Kafka in the
                           service) or both: the two side by side in one run, Kafka first
+  --send-first            Kafka mode with DELIVERY_SEND_FIRST=true (first attempts before rows)
   --live                  run the worker during ingest instead of draining the backlog after it
   --quick                 a smoke run: 1000 events, 10 s of latency
   --timeline              print each drain's arrivals per 250 ms (ramp-up, steady rate, tail)
@@ -60,6 +63,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       'publish-concurrency': { type: 'string' },
       mode: { type: 'string' },
       live: { type: 'boolean', default: false },
+      'send-first': { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       timeline: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -91,6 +95,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     ),
     schedule: values.live ? 'live' : 'drain',
     quick,
+    sendFirst: values['send-first'] ?? false,
     timeline: values.timeline ?? false,
   };
 }

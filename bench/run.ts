@@ -262,6 +262,7 @@ function serviceEnvironment(run: Run, mode: DeliveryMode): Record<string, string
     KAFKA_TOPIC: `bench-events-${runId}`,
     KAFKA_CONSUMER_GROUP: `bench-workers-${runId}`,
     KAFKA_TOPIC_PARTITIONS: String(PARTITIONS),
+    DELIVERY_SEND_FIRST: String(options.sendFirst),
   };
 }
 
@@ -479,7 +480,8 @@ async function report(run: Run, modes: ModeResult[], raw: RawResult): Promise<nu
         `${options.events} events over ${options.accounts} accounts, ` +
         `${options.processes} worker process${options.processes === 1 ? '' : 'es'}, ` +
         `WORKER_CONCURRENCY=${options.workers}, ${options.schedule}, ` +
-        `DELIVERY_MODE=${mode.service.mode}`,
+        `DELIVERY_MODE=${mode.service.mode}` +
+        (mode.service.mode === 'kafka' && options.sendFirst ? ', DELIVERY_SEND_FIRST=true' : ''),
       resultRows(run, results[index], mode, raw, rawMissing),
     );
   }

@@ -47,8 +47,8 @@ const MAX_UNSTORED_BYTES = 16 * 1024 * 1024;
  * receiver fills its own account's share only). Past a bound an event is stored first, as
  * without the setting, and its lane takes the stored way for it.
  */
-const MAX_SEND_FIRST_EVENTS = 10_000;
-const MAX_SEND_FIRST_BYTES = 32 * 1024 * 1024;
+const MAX_SEND_FIRST_EVENTS = 4_000;
+const MAX_SEND_FIRST_BYTES = 16 * 1024 * 1024;
 const MAX_SEND_FIRST_PER_ACCOUNT = 1_000;
 /**
  * Right after the group was joined, how long the first look at a message waits: a member

@@ -4,6 +4,7 @@ import { AppConfig } from '@libs/config';
 import { WebhookEventMessage, serializeEvent } from '@libs/contracts';
 import { GroupCommit, withDeadline } from '@libs/messaging';
 import {
+  AccountRouting,
   ClaimedDelivery,
   EndpointFailurePolicy,
   EventWithFirstAttempts,
@@ -40,7 +41,10 @@ const RECORD_WAIT_MS = 10_000;
 export interface Look {
   /** The event is stored already (read again): it takes the stored way. */
   stored: boolean;
-  /** The change counter in the same snapshot: routing read at this version or later is valid. */
+  /**
+   * Its account's change counter in the same snapshot: routing read at this version or
+   * later is valid for the event.
+   */
   version: bigint;
 }
 
@@ -89,33 +93,38 @@ export class SendFirstUseCase {
   private readonly logger = new Logger(SendFirstUseCase.name);
   private readonly policy: EndpointFailurePolicy;
   /** Accounts' live webhooks, least recently used first, each with the version read with it. */
-  private readonly cache = new Map<string, { version: bigint; webhooks: LiveWebhook[] }>();
-  /** The newest reading of the change counter, and when the statement that read it began. */
-  private reading = { version: -1n, startedAt: 0 };
+  private readonly cache = new Map<string, AccountRouting>();
+  /**
+   * Per account, the newest reading of its change counter and when the statement that read
+   * it began (least recently used first, as many accounts as the cache).
+   */
+  private readonly readings = new Map<string, { version: bigint; startedAt: number }>();
+  /**
+   * Webhooks that answered 410 Gone, with their account's version then: left out of the
+   * routing until the version moves (their disabling, stored with the outcome, moves it).
+   */
+  private readonly gone = new Map<string, bigint>();
   /** Records under way (see `recorded`). */
   private readonly recording = new Set<Promise<boolean>>();
 
-  private readonly looks = new GroupCommit<{ accountId: string; id: string } | null, Look>(
+  private readonly looks = new GroupCommit<{ accountId: string; id: string | null }, Look>(
     async (batch) => {
       const startedAt = Date.now();
-      const keys = batch.filter((item) => item !== null);
-      const { version, stored } = await this.repository.look(keys);
-      this.noteReading(version, startedAt);
-      let index = 0;
-      return batch.map((item) => ({ version, stored: item === null ? false : stored[index++] }));
+      const looked = await this.repository.look(batch);
+      batch.forEach(({ accountId }, index) =>
+        this.noteReading(accountId, looked[index].version, startedAt),
+      );
+      return looked;
     },
     { maxBatch: LOOK_BATCH, maxInFlight: 1 },
   );
-  private readonly routingReads = new GroupCommit<
-    string,
-    { version: bigint; webhooks: LiveWebhook[] }
-  >(
+  private readonly routingReads = new GroupCommit<string, AccountRouting>(
     async (accounts) => {
       const startedAt = Date.now();
       const routing = await this.repository.routing([...new Set(accounts)]);
-      this.noteReading(routing.version, startedAt);
       return accounts.map((account) => {
-        const entry = { version: routing.version, webhooks: routing.webhooks.get(account) ?? [] };
+        const entry = routing.get(account) ?? { version: 0n, webhooks: [] };
+        this.noteReading(account, entry.version, startedAt);
         this.remember(account, entry);
         return entry;
       });
@@ -148,8 +157,9 @@ export class SendFirstUseCase {
   }
 
   /**
-   * Whether the event is stored already, and the change counter, read after the call (so
-   * after its message was read: a webhook disabled before the event was published is seen).
+   * Whether the event is stored already, and its account's change counter, read after the
+   * call (so after its message was read: a webhook disabled before the event was published is
+   * seen).
    */
   look(event: WebhookEventMessage): Promise<Look> {
     return this.looks.submit({ accountId: event.account_id, id: event.id });
@@ -175,7 +185,7 @@ export class SendFirstUseCase {
         kafkaPartition: source.partition,
         kafkaOffset: source.offset,
       },
-      routing.webhooks.filter((webhook) => matchesEventType(webhook.eventTypes, event.type)),
+      this.live(routing).filter((webhook) => matchesEventType(webhook.eventTypes, event.type)),
     );
   }
 
@@ -184,17 +194,23 @@ export class SendFirstUseCase {
    * longer live or no longer subscribed: checked right before each first attempt.
    */
   async current(unstored: UnstoredEvent, webhookId: string): Promise<LiveWebhook | null> {
-    if (Date.now() - this.reading.startedAt > FRESH_READING_MS) await this.looks.submit(null);
     const { accountId, type } = unstored.event;
-    const routing = await this.routingOf(accountId, this.reading.version);
-    const webhook = routing.webhooks.find((live) => live.id === webhookId);
+    let reading = this.readings.get(accountId);
+    if (reading === undefined || Date.now() - reading.startedAt > FRESH_READING_MS) {
+      reading = {
+        version: (await this.looks.submit({ accountId, id: null })).version,
+        startedAt: 0,
+      };
+    }
+    const routing = await this.routingOf(accountId, reading.version);
+    const webhook = this.live(routing).find((live) => live.id === webhookId);
     return webhook !== undefined && matchesEventType(webhook.eventTypes, type) ? webhook : null;
   }
 
   /**
-   * Sends the delivery's first attempt in a `send` slot and keeps its outcome. A webhook
-   * that answered 410 Gone is dropped from the cache at once (its disabling is stored with
-   * the outcome): the account's next events are not sent to it meanwhile.
+   * Sends the delivery's first attempt in a `send` slot and returns its outcome. A webhook
+   * that answered 410 Gone is not sent to again (its disabling is stored with the outcome,
+   * later): the account's next events leave it out meanwhile.
    */
   async send(
     unstored: UnstoredEvent,
@@ -222,7 +238,7 @@ export class SendFirstUseCase {
     };
     const { transition } = outcome;
     if (transition.status === 'discarded' && transition.disableWebhookReason !== undefined) {
-      this.cache.delete(event.accountId);
+      setRecent(this.gone, webhook.id, this.cache.get(event.accountId)?.version ?? 0n);
     }
     return outcome;
   }
@@ -295,10 +311,7 @@ export class SendFirstUseCase {
     }
   }
 
-  private async routingOf(
-    accountId: string,
-    version: bigint,
-  ): Promise<{ version: bigint; webhooks: LiveWebhook[] }> {
+  private async routingOf(accountId: string, version: bigint): Promise<AccountRouting> {
     const cached = this.cache.get(accountId);
     if (cached !== undefined && cached.version >= version) {
       // Least recently used first: a hit moves the account to the end.
@@ -309,19 +322,34 @@ export class SendFirstUseCase {
     return this.routingReads.submit(accountId);
   }
 
-  private remember(accountId: string, entry: { version: bigint; webhooks: LiveWebhook[] }): void {
-    const cached = this.cache.get(accountId);
-    if (cached !== undefined && cached.version > entry.version) return;
-    this.cache.delete(accountId);
-    this.cache.set(accountId, entry);
-    if (this.cache.size > CACHED_ACCOUNTS) {
-      const oldest = this.cache.keys().next().value;
-      if (oldest !== undefined) this.cache.delete(oldest);
-    }
+  /** The routing's webhooks, without those known gone since it was read. */
+  private live(routing: AccountRouting): LiveWebhook[] {
+    return routing.webhooks.filter((webhook) => {
+      const goneAt = this.gone.get(webhook.id);
+      return goneAt === undefined || routing.version > goneAt;
+    });
   }
 
-  private noteReading(version: bigint, startedAt: number): void {
-    if (startedAt > this.reading.startedAt) this.reading = { version, startedAt };
+  private remember(accountId: string, entry: AccountRouting): void {
+    const cached = this.cache.get(accountId);
+    if (cached !== undefined && cached.version > entry.version) return;
+    setRecent(this.cache, accountId, entry);
+  }
+
+  private noteReading(accountId: string, version: bigint, startedAt: number): void {
+    const reading = this.readings.get(accountId);
+    if (reading !== undefined && reading.startedAt >= startedAt) return;
+    setRecent(this.readings, accountId, { version, startedAt });
+  }
+}
+
+/** Sets the entry as the most recent one, dropping the least recent past CACHED_ACCOUNTS. */
+function setRecent<V>(map: Map<string, V>, key: string, value: V): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > CACHED_ACCOUNTS) {
+    const oldest = map.keys().next().value;
+    if (oldest !== undefined) map.delete(oldest);
   }
 }
 

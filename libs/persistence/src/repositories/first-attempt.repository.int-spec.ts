@@ -65,27 +65,36 @@ describe('FirstAttemptRepository on a real Postgres', () => {
     );
   }
 
-  async function version(): Promise<bigint> {
-    return (await firstAttempts.routing([])).version;
+  async function version(account: string): Promise<bigint> {
+    const [looked] = await firstAttempts.look([{ accountId: account, id: null }]);
+    return looked.version;
   }
 
-  it('counts the webhook changes that route events, not the health the worker writes', async () => {
+  it("counts each account's webhook changes that route events, not the health the worker writes", async () => {
     const account = uniqueAccountId('counter');
-    const before = await version();
+    const other = uniqueAccountId('other');
+    await insertTestWebhook(dataSource, other);
+    const otherBefore = await version(other);
+    expect(await version(account)).toBe(0n);
     const webhook = await insertTestWebhook(dataSource, account);
-    const created = await version();
-    expect(created).toBeGreaterThan(before);
+    const created = await version(account);
+    expect(created).toBeGreaterThan(0n);
     await dataSource.query(
       `UPDATE webhooks SET consecutive_failures = 3, failing_since = now(), last_failure_at = now()
        WHERE id = $1`,
       [webhook],
     );
-    expect(await version()).toBe(created);
+    expect(await version(account)).toBe(created);
     await dataSource.query(`UPDATE webhooks SET enabled = false WHERE id = $1`, [webhook]);
-    const disabled = await version();
+    const disabled = await version(account);
     expect(disabled).toBeGreaterThan(created);
     await dataSource.query(`UPDATE webhooks SET event_types = '{user.*}' WHERE id = $1`, [webhook]);
-    expect(await version()).toBeGreaterThan(disabled);
+    const resubscribed = await version(account);
+    expect(resubscribed).toBeGreaterThan(disabled);
+    await dataSource.query(`DELETE FROM webhooks WHERE id = $1`, [webhook]);
+    expect(await version(account)).toBeGreaterThan(resubscribed);
+    // Another account's changes are its own.
+    expect(await version(other)).toBe(otherBefore);
   });
 
   it('reads the live webhooks of the accounts asked for, opened, in creation order', async () => {
@@ -94,14 +103,15 @@ describe('FirstAttemptRepository on a real Postgres', () => {
     const second = await insertTestWebhook(dataSource, account, { rateLimitPerS: 5 });
     await insertTestWebhook(dataSource, account, { enabled: false });
     await insertTestWebhook(dataSource, account, { deletedAt: new Date() });
-    const routing = await firstAttempts.routing([account, uniqueAccountId('none')]);
-    const live = routing.webhooks.get(account) ?? [];
+    const none = uniqueAccountId('none');
+    const routing = await firstAttempts.routing([account, none]);
+    const live = routing.get(account)?.webhooks ?? [];
     expect(live.map((webhook) => webhook.id)).toEqual([first, second]);
     expect(live[0]).toMatchObject({ eventTypes: ['user.*'], rateLimitPerS: null });
     expect(live[0].secrets).toEqual(['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw']);
     expect(live[1].rateLimitPerS).toBe(5);
-    expect([...routing.webhooks.values()].map((list) => list.length)).toEqual([2, 0]);
-    expect(routing.version).toBe(await version());
+    expect(routing.get(none)).toEqual({ version: 0n, webhooks: [] });
+    expect(routing.get(account)?.version).toBe(await version(account));
   });
 
   it('stores an event with its deliveries, their outcomes and attempts in one go', async () => {
@@ -112,15 +122,16 @@ describe('FirstAttemptRepository on a real Postgres', () => {
       await insertTestWebhook(dataSource, account),
     ];
     const event = testIncomingEvent(account);
-    expect((await firstAttempts.look([event])).stored).toEqual([false]);
+    const stored = async (events: IncomingEvent[]) =>
+      (await firstAttempts.look(events.map((e) => ({ accountId: e.accountId, id: e.id })))).map(
+        (looked) => looked.stored,
+      );
+    expect(await stored([event])).toEqual([false]);
     await firstAttempts.record(
       [{ event, deliveries: [sent(a), sent(b, false), { ...sent(c), outcome: null }] }],
       POLICY,
     );
-    expect((await firstAttempts.look([event, testIncomingEvent(account)])).stored).toEqual([
-      true,
-      false,
-    ]);
+    expect(await stored([event, testIncomingEvent(account)])).toEqual([true, false]);
     expect(await rows(event)).toEqual([
       { webhook_id: a, status: 'succeeded', attempt_count: 1, numbers: [1] },
       { webhook_id: b, status: 'retrying', attempt_count: 1, numbers: [1] },

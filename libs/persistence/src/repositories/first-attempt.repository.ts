@@ -25,12 +25,19 @@ export interface LiveWebhook {
   rateLimitPerS: number | null;
 }
 
-/** What decides where events go, read in one snapshot with the webhook change counter. */
-export interface Routing {
-  /** `webhook_changes.version` in the snapshot that read the rest. */
+/** An account's live webhooks, read in one snapshot with its webhook change counter. */
+export interface AccountRouting {
+  /** The account's `webhook_versions.version` (0 before its first webhook). */
   version: bigint;
-  /** Each account asked for, with its live webhooks in the order their first attempts go. */
-  webhooks: Map<string, LiveWebhook[]>;
+  /** Its live webhooks, in the order their first attempts go. */
+  webhooks: LiveWebhook[];
+}
+
+/** What `look` tells about one event (or, without an id, one account). */
+export interface Looked {
+  stored: boolean;
+  /** Its account's change counter, in the same snapshot. */
+  version: bigint;
 }
 
 /** One delivery of an event stored after its first attempt (or while it is under way). */
@@ -72,37 +79,44 @@ export class FirstAttemptRepository {
     this.sql = plainQuery(dataSource);
   }
 
-  /** The change counter, and which of the events are stored already, in one snapshot. */
-  async look(events: { accountId: string; id: string }[]): Promise<{
-    version: bigint;
-    stored: boolean[];
-  }> {
-    const rows = await this.sql<{ version: string; stored: string[] }>(
-      `SELECT (SELECT version FROM webhook_changes) AS version,
-              ARRAY(SELECT k.n FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k (account_id, id, n)
-                    JOIN events e ON e.account_id = k.account_id AND e.id = k.id) AS stored`,
-      [events.map((event) => event.accountId), events.map((event) => event.id)],
+  /**
+   * For each event, whether it is stored already, and its account's change counter, in one
+   * snapshot. An item without an id asks for the counter alone.
+   */
+  async look(items: { accountId: string; id: string | null }[]): Promise<Looked[]> {
+    const rows = await this.sql<{ stored: boolean; version: string }>(
+      `SELECT e.id IS NOT NULL AS stored, COALESCE(v.version, 0) AS version
+       FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k (account_id, id, n)
+       LEFT JOIN events e ON e.account_id = k.account_id AND e.id = k.id
+       LEFT JOIN webhook_versions v ON v.account_id = k.account_id
+       ORDER BY k.n`,
+      [items.map((item) => item.accountId), items.map((item) => item.id)],
     );
-    const stored = events.map(() => false);
-    for (const n of rows[0].stored) stored[Number(n) - 1] = true;
-    return { version: BigInt(rows[0].version), stored };
+    return rows.map((row) => ({ stored: row.stored, version: BigInt(row.version) }));
   }
 
-  /** The accounts' live webhooks, with the change counter read in the same snapshot. */
-  async routing(accountIds: string[]): Promise<Routing> {
+  /** The accounts' live webhooks, each with its change counter read in the same snapshot. */
+  async routing(accountIds: string[]): Promise<Map<string, AccountRouting>> {
     const rows = await this.sql<WebhookRow>(
-      `SELECT c.version, w.account_id, w.id, w.event_types, w.url, w.headers, w.secret,
-              w.previous_secret, w.previous_secret_expires_at, w.rate_limit_per_s
-       FROM webhook_changes c
-       LEFT JOIN webhooks w ON w.account_id = ANY($1::text[]) AND w.enabled AND w.deleted_at IS NULL
-       ORDER BY w.account_id, w.created_at, w.id`,
+      `SELECT a.account_id, COALESCE(v.version, 0) AS version, w.id, w.event_types, w.url,
+              w.headers, w.secret, w.previous_secret, w.previous_secret_expires_at,
+              w.rate_limit_per_s
+       FROM unnest($1::text[]) AS a (account_id)
+       LEFT JOIN webhook_versions v ON v.account_id = a.account_id
+       LEFT JOIN webhooks w ON w.account_id = a.account_id AND w.enabled AND w.deleted_at IS NULL
+       ORDER BY a.account_id, w.created_at, w.id`,
       [accountIds],
     );
-    const webhooks = new Map<string, LiveWebhook[]>(accountIds.map((id) => [id, []]));
+    const routing = new Map<string, AccountRouting>();
     for (const row of rows) {
+      let account = routing.get(row.account_id);
+      if (account === undefined) {
+        account = { version: BigInt(row.version), webhooks: [] };
+        routing.set(row.account_id, account);
+      }
       if (row.id === null) continue;
       const opened = openCredentials({ ...row, webhook_id: row.id }, this.credentials);
-      webhooks.get(row.account_id)?.push({
+      account.webhooks.push({
         id: row.id,
         eventTypes: row.event_types,
         url: row.url,
@@ -112,7 +126,7 @@ export class FirstAttemptRepository {
         rateLimitPerS: row.rate_limit_per_s,
       });
     }
-    return { version: BigInt(rows[0].version), webhooks };
+    return routing;
   }
 
   /**
