@@ -258,7 +258,13 @@ describe('a rebalance while the worker waits on Postgres (e2e)', () => {
     // A lease far longer than the test (timeout + 30 s): a claim that was not given back
     // would hold its delivery well past the bound below, however long the lock was held
     // (a lease runs from its statement's start, before the wait on the lock).
-    stack = await Stack.start({ DELIVERY_TIMEOUT_MS: String(HANDOVER_TIMEOUT_MS) });
+    // The stored way (DELIVERY_SEND_FIRST off): its stores and their claims are the subject.
+    // Sending first, the worker's requests go out while the lock holds its writes back, and
+    // the new owners, finding nothing stored, send them again (duplicates, nothing lost).
+    stack = await Stack.start({
+      DELIVERY_TIMEOUT_MS: String(HANDOVER_TIMEOUT_MS),
+      DELIVERY_SEND_FIRST: 'false',
+    });
     database = new Client({ connectionString: stack.databaseUrl });
     await database.connect();
   });

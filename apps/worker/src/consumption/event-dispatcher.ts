@@ -51,6 +51,12 @@ const MAX_SEND_FIRST_EVENTS = 4_000;
 const MAX_SEND_FIRST_BYTES = 16 * 1024 * 1024;
 const MAX_SEND_FIRST_PER_ACCOUNT = 1_000;
 /**
+ * How long an event to send first may wait for its lane unstored: past it, it is stored (and
+ * so in the history) and its lane takes the stored way for it. A lane held up by a slow or
+ * hanging receiver thus keeps its account's events visible, and their memory bounded.
+ */
+const MAX_UNSTORED_WAIT_MS = 5000;
+/**
  * Right after the group was joined, how long the first look at a message waits: a member
  * that just lost the partition stores its attempts under way as the rebalance begins, and
  * this member must find them stored (or send them twice).
@@ -269,13 +275,21 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     // Read by the lane; a lane that never gets to it must not leave it unhandled.
     looked.catch(() => undefined);
     const entry: LaneEntry = { ref, stored: undefined, claimedAhead: null };
+    const waiting: WaitingUnstored = { timer: null, storing: null };
+    waiting.timer = setTimeout(() => {
+      waiting.timer = null;
+      waiting.storing = this.store(event, ref, message, null);
+      void waiting.storing.finally(release);
+    }, MAX_UNSTORED_WAIT_MS);
     const previous = this.laneTails.get(account);
     if (previous !== undefined) previous.next = entry;
     this.laneTails.set(account, entry);
     this.pool.submit(account, async () => {
+      if (waiting.timer !== null) clearTimeout(waiting.timer);
+      waiting.timer = null;
       let handedOn = false;
       try {
-        handedOn = await this.sendFirstInLane(entry, event, message, looked, release);
+        handedOn = await this.sendFirstInLane(entry, event, message, looked, release, waiting);
       } finally {
         if (!handedOn) release();
         if (this.laneTails.get(account) === entry) this.laneTails.delete(account);
@@ -285,8 +299,9 @@ export class EventDispatcher implements BeforeApplicationShutdown {
 
   /**
    * In the account's lane: the event's first attempts, sent before it is stored when it can
-   * be (else stored first, as without DELIVERY_SEND_FIRST). True when the memory it holds is
-   * released later, once its outcomes are stored (`release` was handed on).
+   * be (else stored first, as without DELIVERY_SEND_FIRST; or it was stored while it waited
+   * too long). True when the memory it holds is released later, once its outcomes are stored
+   * (`release` was handed on).
    */
   private async sendFirstInLane(
     entry: LaneEntry,
@@ -294,12 +309,17 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     message: KafkaMessage,
     looked: Promise<Look>,
     release: () => void,
+    waiting: WaitingUnstored,
   ): Promise<boolean> {
     const { ref } = entry;
     await this.assignment.settled();
     if (!this.owns(ref)) return false;
     this.metrics.eventAccepted();
     try {
+      if (waiting.storing !== null) {
+        await this.attemptStored(entry, waiting.storing);
+        return false;
+      }
       let unstored: UnstoredEvent | null = null;
       const earlier = this.unstoredEvents.get(eventKey(event.account_id, event.id));
       if (earlier !== undefined) await earlier;
@@ -327,12 +347,21 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   }
 
   /** The stored way for one event: store it, then its first attempts from their rows. */
-  private async storeThenAttempt(
+  private storeThenAttempt(
     entry: LaneEntry,
     event: WebhookEventMessage,
     message: KafkaMessage,
   ): Promise<void> {
-    const stored = await this.store(event, entry.ref, message, null);
+    return this.attemptStored(entry, this.store(event, entry.ref, message, null));
+  }
+
+  /** Once the event is stored, its first attempts from their rows (while it is this worker's). */
+  private async attemptStored(
+    entry: LaneEntry,
+    storing: Promise<StoredDeliveries | null>,
+  ): Promise<void> {
+    await this.assignment.settled();
+    const stored = await storing;
     entry.stored = stored;
     if (stored === null || !this.owns(entry.ref)) return;
     if (await this.attemptInLane(stored, entry.ref, this.nextInLane(entry))) this.finish(entry.ref);
@@ -803,6 +832,12 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     );
     if (unconfirmed && !this.stopping) this.scheduleCommit();
   }
+}
+
+/** An event to send first that waited too long for its lane is stored instead (`storing`). */
+interface WaitingUnstored {
+  timer: NodeJS.Timeout | null;
+  storing: Promise<StoredDeliveries | null> | null;
 }
 
 /** The claim made ahead for the entry, now its lane's to use or give back. */
