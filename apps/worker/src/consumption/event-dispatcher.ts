@@ -445,7 +445,11 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     if (!stopped) {
       void this.recordFirst(unstored, deliveries)
         .then(
-          (stored) => stored && this.finish(ref),
+          (stored) => {
+            if (!stored) return;
+            this.metrics.eventSentBeforeStored();
+            this.finish(ref);
+          },
           (error: unknown) => this.refusedByDatabase(ref, message, unstored, error),
         )
         .finally(() => (settled(), release()));

@@ -26,6 +26,10 @@ const LATENCY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 6
       help: 'Events whose account lane was full: stored at once, attempted in order by the lane',
     }),
     makeCounterProvider({
+      name: WORKER_METRIC.sentFirst,
+      help: 'Events whose first attempts went out before they were stored (DELIVERY_SEND_FIRST)',
+    }),
+    makeCounterProvider({
       name: WORKER_METRIC.deliveries,
       help: 'Delivery attempts by the state they left the delivery in',
       labelNames: ['outcome'],

@@ -12,6 +12,7 @@ export const WORKER_METRIC = {
   endToEndLatency: 'webhook_end_to_end_latency_seconds',
   inflight: 'webhook_inflight_deliveries',
   rateLimited: 'webhook_deliveries_rate_limited_total',
+  sentFirst: 'webhook_events_sent_before_stored_total',
 } as const;
 
 /** The worker's own counters, behind intent-named methods. */
@@ -26,6 +27,7 @@ export class WorkerMetrics {
     @InjectMetric(WORKER_METRIC.endToEndLatency) private readonly endToEnd: Histogram,
     @InjectMetric(WORKER_METRIC.inflight) private readonly inflight: Gauge,
     @InjectMetric(WORKER_METRIC.rateLimited) private readonly limited: Counter,
+    @InjectMetric(WORKER_METRIC.sentFirst) private readonly sentFirst: Counter,
   ) {}
 
   eventConsumed(): void {
@@ -56,6 +58,11 @@ export class WorkerMetrics {
   /** A claim given back unsent because its webhook's rate limit was reached. */
   rateLimited(): void {
     this.limited.inc();
+  }
+
+  /** An event whose first attempts all went out before it was stored (DELIVERY_SEND_FIRST). */
+  eventSentBeforeStored(): void {
+    this.sentFirst.inc();
   }
 
   eventAccepted(): void {
