@@ -62,29 +62,32 @@ describe('first attempts sent before their events are stored (e2e)', () => {
     expect((await stack.api.delete(`/v1/webhooks/${three}`)).status).toBe(204);
     await publish('e5');
 
-    await eventually(() => expect(eventsAt('/two-moved')).toEqual(['e4', 'e5']));
+    await eventually(() => expect(eventsAt('/two-moved')).toContain('e5'));
     await sleep(1000);
     expect(eventsAt('/one')).toEqual(['e1']);
-    expect(eventsAt('/two')).toEqual(['e1', 'e2', 'e3']);
-    expect(eventsAt('/three')).toEqual(['e3', 'e4']);
+    // A webhook made after an event was published may still get it (as when it is stored
+    // first): the event's routing is read when its lane reaches it. Made before: always.
+    expect(eventsAt('/three').filter((id) => id !== 'e2')).toEqual(['e3', 'e4']);
+    // An attempt goes to the webhook as it is when it is made: events published before the
+    // move may go to either address (as with stored deliveries), those after it to the new one.
+    expect([...eventsAt('/two'), ...eventsAt('/two-moved')]).toEqual([
+      'e1',
+      'e2',
+      'e3',
+      'e4',
+      'e5',
+    ]);
+    expect(eventsAt('/two')[0]).toBe('e1');
+    expect(eventsAt('/two-moved').slice(-2)).toEqual(['e4', 'e5']);
 
     // Stored with their outcomes: one delivery per request, each with its one attempt.
     const page = await stack.api.get<DeliveryPage>(
       `/v1/deliveries?account_id=${account}&limit=100`,
     );
-    const stored = page.body.data.map((d) => `${d.event_id}:${d.status}:${d.attempt_count}`);
-    expect(stored.sort()).toEqual(
-      [
-        'e1:succeeded:1',
-        'e1:succeeded:1',
-        'e2:succeeded:1',
-        'e3:succeeded:1',
-        'e3:succeeded:1',
-        'e4:succeeded:1',
-        'e4:succeeded:1',
-        'e5:succeeded:1',
-      ].sort(),
-    );
+    const requests = ['/one', '/two', '/two-moved', '/three'].flatMap(eventsAt);
+    expect(
+      page.body.data.map((d) => `${d.event_id}:${d.status}:${d.attempt_count}`).sort(),
+    ).toEqual(requests.map((id) => `${id}:succeeded:1`).sort());
     // They went the new way, not stored first.
     const metrics = await stack.worker.metrics();
     expect(

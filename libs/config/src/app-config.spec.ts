@@ -49,6 +49,7 @@ describe('loadConfig', () => {
       allowPrivateNetworks: false,
       retryPollIntervalMs: 1000,
       failingWebhook: { disableAfterMs: 5 * 24 * 3600 * 1000, minAttempts: 10 },
+      sendFirst: false,
     });
   });
 

@@ -62,6 +62,8 @@ export class AssignmentWatch {
   /** Starts listening to `consumer` (once; the handler calls this for every message). */
   watch(consumer: Consumer): void {
     if (this.watched === consumer) return;
+    // Watched from the first message on, after kafkajs's first GROUP_JOIN: that is the join.
+    if (this.watched === null) this.lastHeard = this.joined = Date.now();
     this.watched = consumer;
     const { REBALANCING, CRASH, GROUP_JOIN, COMMIT_OFFSETS, HEARTBEAT } = consumer.events;
     consumer.on(HEARTBEAT, () => (this.lastHeard = Date.now()));

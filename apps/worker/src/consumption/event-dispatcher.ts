@@ -1,7 +1,7 @@
 import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { KafkaContext } from '@nestjs/microservices';
-import { KafkaMessage } from 'kafkajs';
+import { IHeaders, KafkaMessage } from 'kafkajs';
 import { AppConfig } from '@libs/config';
 import { WebhookEventMessage, parseEventMessage } from '@libs/contracts';
 import {
@@ -129,10 +129,12 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   /** Events with first attempts under way before their rows exist. */
   private readonly sendingUnstored = new Set<UnstoredEvent>();
   /**
-   * Events sent before their rows, by account and id, until stored: the same event read
-   * twice (published twice) waits for the first and then finds it stored.
+   * With DELIVERY_SEND_FIRST, per event (account and id), when its latest entry in a lane is
+   * done: the same event read twice (published twice, or read again while its first reading's
+   * outcomes are on their way to Postgres) waits for the first, then takes the stored way,
+   * which finds it stored.
    */
-  private readonly unstoredEvents = new Map<string, Promise<void>>();
+  private readonly eventTurns = new Map<string, Promise<void>>();
   private readonly sendsFirst: boolean;
   private readonly assignment = new AssignmentWatch({
     onRejoined: () => this.forgetAllWork(),
@@ -212,8 +214,9 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     const event = parsed.event;
     const held = this.pool.heldFor(event.account_id);
     if (held >= BACKLOG_THRESHOLD) this.metrics.eventDeferred();
-    if (this.sendsFirst && this.roomToSendFirst(event.account_id, message)) {
-      this.queueToSendFirst(ref, message, event);
+    const turn = this.sendsFirst ? this.takeTurn(event) : null;
+    if (turn !== null && this.roomToSendFirst(event.account_id, message)) {
+      this.queueToSendFirst(ref, message, event, turn);
       return;
     }
     // Its lane starts on it at once: the store claims its first delivery too.
@@ -229,11 +232,29 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     this.laneTails.set(account, entry);
     this.pool.submit(account, async () => {
       try {
+        if (turn?.earlier !== undefined) await turn.earlier;
         await this.runInLane(entry, stored, this.nextInLane(entry));
       } finally {
+        turn?.done();
         if (this.laneTails.get(account) === entry) this.laneTails.delete(account);
       }
     });
+  }
+
+  /** The event's turn among its entries in lanes (see `eventTurns`). */
+  private takeTurn(event: WebhookEventMessage): EventTurn {
+    const key = eventKey(event.account_id, event.id);
+    const earlier = this.eventTurns.get(key);
+    let resolve!: () => void;
+    const mine = new Promise<void>((done) => (resolve = done));
+    this.eventTurns.set(key, mine);
+    return {
+      earlier,
+      done: () => {
+        if (this.eventTurns.get(key) === mine) this.eventTurns.delete(key);
+        resolve();
+      },
+    };
   }
 
   private roomToSendFirst(account: string, message: KafkaMessage): boolean {
@@ -251,14 +272,23 @@ export class EventDispatcher implements BeforeApplicationShutdown {
    * was read: a webhook disabled before the event was published is never sent to it), shared
    * with the messages arriving meanwhile; the lane usually finds the answer there.
    */
-  private queueToSendFirst(ref: MessageRef, message: KafkaMessage, event: WebhookEventMessage) {
+  private queueToSendFirst(
+    ref: MessageRef,
+    read: KafkaMessage,
+    event: WebhookEventMessage,
+    turn: EventTurn,
+  ) {
     const account = event.account_id;
+    // Its own copy: kafkajs's message shares the whole fetch response's buffer.
+    const message = detached(read);
     const bytes = message.value?.length ?? 0;
     const held = this.sendFirstHeld;
     held.events += 1;
     held.bytes += bytes;
     held.perAccount.set(account, (held.perAccount.get(account) ?? 0) + 1);
     let released = false;
+    // The entry is done (its outcomes stored, or its lane through with it): its memory and its
+    // turn go.
     const release = () => {
       if (released) return;
       released = true;
@@ -267,6 +297,7 @@ export class EventDispatcher implements BeforeApplicationShutdown {
       const left = (held.perAccount.get(account) ?? 1) - 1;
       if (left === 0) held.perAccount.delete(account);
       else held.perAccount.set(account, left);
+      turn.done();
     };
     const grace = this.assignment.joinedAt + HANDOVER_GRACE_MS - Date.now();
     const looked = (grace > 0 ? sleep(grace) : Promise.resolve()).then(() =>
@@ -276,10 +307,10 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     looked.catch(() => undefined);
     const entry: LaneEntry = { ref, stored: undefined, claimedAhead: null };
     const waiting: WaitingUnstored = { timer: null, storing: null };
+    // Its memory stays counted until its lane is through with it: the lane still holds it.
     waiting.timer = setTimeout(() => {
       waiting.timer = null;
       waiting.storing = this.store(event, ref, message, null);
-      void waiting.storing.finally(release);
     }, MAX_UNSTORED_WAIT_MS);
     const previous = this.laneTails.get(account);
     if (previous !== undefined) previous.next = entry;
@@ -289,7 +320,10 @@ export class EventDispatcher implements BeforeApplicationShutdown {
       waiting.timer = null;
       let handedOn = false;
       try {
-        handedOn = await this.sendFirstInLane(entry, event, message, looked, release, waiting);
+        handedOn = await this.sendFirstInLane(entry, event, message, looked, release, {
+          waiting,
+          earlier: turn.earlier,
+        });
       } finally {
         if (!handedOn) release();
         if (this.laneTails.get(account) === entry) this.laneTails.delete(account);
@@ -309,9 +343,10 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     message: KafkaMessage,
     looked: Promise<Look>,
     release: () => void,
-    waiting: WaitingUnstored,
+    { waiting, earlier }: { waiting: WaitingUnstored; earlier: Promise<void> | undefined },
   ): Promise<boolean> {
     const { ref } = entry;
+    if (earlier !== undefined) await earlier;
     await this.assignment.settled();
     if (!this.owns(ref)) return false;
     this.metrics.eventAccepted();
@@ -321,10 +356,9 @@ export class EventDispatcher implements BeforeApplicationShutdown {
         return false;
       }
       let unstored: UnstoredEvent | null = null;
-      const earlier = this.unstoredEvents.get(eventKey(event.account_id, event.id));
-      if (earlier !== undefined) await earlier;
       try {
         const look = await looked;
+        // Read twice: its look may predate the first reading's outcomes.
         if (!look.stored && earlier === undefined) {
           unstored = await this.sendFirst.prepare(event, sourceOf(ref, message), look.version);
         }
@@ -372,7 +406,8 @@ export class EventDispatcher implements BeforeApplicationShutdown {
    * the outcomes to the statement that stores the event with them and returns without
    * waiting for it (true: `release` is called once it is stored, and the message finished).
    * Stopped part way (a rebalance, a shutdown, the group silent), it stores what it has, the
-   * rest as waiting rows, and goes on with those the stored way while the event is its own.
+   * rest as waiting rows, and goes on with those the stored way while the event is its own
+   * (false: its lane is through with it).
    */
   private async sendUnstored(
     entry: LaneEntry,
@@ -384,16 +419,7 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     // Without rows, nothing in Postgres keeps two members from sending the same account's
     // events at once: each attempt needs the partition, the group settled and heard from.
     const safe = () => this.owns(ref) && !this.assignment.changing && this.assignment.heard;
-    const gone = new Set<string>();
     let stopped = false;
-    const key = eventKey(unstored.event.accountId, unstored.event.id);
-    let stored!: () => void;
-    const storing = new Promise<void>((resolve) => (stored = resolve));
-    this.unstoredEvents.set(key, storing);
-    const settled = () => {
-      if (this.unstoredEvents.get(key) === storing) this.unstoredEvents.delete(key);
-      stored();
-    };
     this.sendingUnstored.add(unstored);
     try {
       for (const delivery of unstored.deliveries) {
@@ -405,13 +431,19 @@ export class EventDispatcher implements BeforeApplicationShutdown {
             this.noteDatabaseFailure(`reading the webhooks of ${describe(ref)}`, error);
           }
         }
-        if (!safe() || (webhook === null && this.databaseTrouble)) {
+        // Stopped; or Postgres failing; or a rate limit set meanwhile (a token is taken only
+        // on the stored way): the rest waits as stored rows.
+        if (
+          !safe() ||
+          (webhook === null && this.databaseTrouble) ||
+          (webhook !== null && webhook.rateLimitPerS !== null)
+        ) {
           stopped = true;
           break;
         }
         if (webhook === null) {
           // Disabled, deleted or unsubscribed since the event arrived: no delivery.
-          gone.add(delivery.id);
+          unstored.gone.add(delivery.id);
           continue;
         }
         unstored.current = delivery;
@@ -433,7 +465,9 @@ export class EventDispatcher implements BeforeApplicationShutdown {
         if (unstored.storedEarly !== null && (await unstored.storedEarly)) {
           // The rows were stored while it was under way, this one claimed: its outcome
           // replaces the claim (see storeUnderWayEarly).
-          await this.recordFirst(unstored, [delivery]);
+          await this.recordFirst(unstored, [delivery]).catch((error: unknown) =>
+            this.refusedByDatabase(ref, message, unstored, error),
+          );
           stopped = true;
           break;
         }
@@ -441,7 +475,7 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     } finally {
       this.sendingUnstored.delete(unstored);
     }
-    const deliveries = unstored.deliveries.filter((delivery) => !gone.has(delivery.id));
+    const deliveries = unstored.deliveries.filter((delivery) => !unstored.gone.has(delivery.id));
     if (!stopped) {
       void this.recordFirst(unstored, deliveries)
         .then(
@@ -452,7 +486,7 @@ export class EventDispatcher implements BeforeApplicationShutdown {
           },
           (error: unknown) => this.refusedByDatabase(ref, message, unstored, error),
         )
-        .finally(() => (settled(), release()));
+        .finally(release);
       return true;
     }
     const recorded =
@@ -461,13 +495,18 @@ export class EventDispatcher implements BeforeApplicationShutdown {
         : await this.recordFirst(unstored, deliveries).catch((error: unknown) =>
             this.refusedByDatabase(ref, message, unstored, error),
           );
-    settled();
-    release();
-    if (!recorded || !this.owns(ref)) return true;
-    const waiting = deliveries.filter((delivery) => delivery.outcome === null);
-    const rest: StoredDeliveries = { deliveryIds: waiting.map(({ id }) => id), held: null };
+    if (!recorded || !this.owns(ref)) return false;
+    // What waits now, as stored (a row stored meanwhile by another worker keeps its own id).
+    let waiting: string[];
+    try {
+      waiting = await this.sendFirst.awaiting(unstored.event);
+    } catch (error) {
+      this.noteDatabaseFailure(`reading the waiting deliveries of ${describe(ref)}`, error);
+      return false;
+    }
+    const rest: StoredDeliveries = { deliveryIds: waiting, held: null };
     if (await this.attemptInLane(rest, ref, this.nextInLane(entry))) this.finish(ref);
-    return true;
+    return false;
   }
 
   /** Stores the event with these deliveries; false when it gave up (shutting down). */
@@ -482,7 +521,8 @@ export class EventDispatcher implements BeforeApplicationShutdown {
 
   /**
    * Postgres refused the event for good after its first attempts went out: the message goes
-   * to the dead-letter topic, where the operator sees it, and its offset moves on.
+   * to the dead-letter topic (tried again while it fails), where the operator sees it, and
+   * its offset moves on.
    */
   private async refusedByDatabase(
     ref: MessageRef,
@@ -492,7 +532,14 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   ): Promise<false> {
     const reason = `refused by the database after its first attempts: ${String(error)}`;
     this.logger.error(`Event ${unstored.event.id} (${describe(ref)}) ${reason}`);
-    if (await this.sendToDeadLetter(ref, message, 'refused_by_database', reason)) this.finish(ref);
+    // Until the dead-letter topic takes it (else its offset would hold the partition's back).
+    for (let failures = 0; this.owns(ref); failures += 1) {
+      if (await this.sendToDeadLetter(ref, message, 'refused_by_database', reason)) {
+        this.finish(ref);
+        break;
+      }
+      await sleep(backoff(failures));
+    }
     return false;
   }
 
@@ -838,6 +885,12 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   }
 }
 
+/** An event's place among its entries in lanes: the one before it, and its own end. */
+interface EventTurn {
+  earlier: Promise<void> | undefined;
+  done(): void;
+}
+
 /** An event to send first that waited too long for its lane is stored instead (`storing`). */
 interface WaitingUnstored {
   timer: NodeJS.Timeout | null;
@@ -853,6 +906,24 @@ function takeClaimedAhead(entry: LaneEntry): HeldClaim | null {
 
 function sourceOf(ref: MessageRef, message: KafkaMessage): EventSource {
   return { partition: ref.partition, offset: ref.offset, bytes: message.value?.length ?? 0 };
+}
+
+/** The message with buffers of its own (kafkajs's are slices of the whole fetch response). */
+function detached(message: KafkaMessage): KafkaMessage {
+  const copy = (buffer: Buffer | null) => (buffer === null ? null : Buffer.from(buffer));
+  const headers: IHeaders = {};
+  for (const [name, value] of Object.entries(message.headers ?? {})) {
+    headers[name] = Array.isArray(value)
+      ? value.map((item) => (typeof item === 'string' ? item : Buffer.from(item)))
+      : value === undefined || typeof value === 'string'
+        ? value
+        : Buffer.from(value);
+  }
+  return Object.assign({}, message, {
+    key: copy(message.key ?? null),
+    value: copy(message.value),
+    headers,
+  });
 }
 
 function eventKey(accountId: string, eventId: string): string {

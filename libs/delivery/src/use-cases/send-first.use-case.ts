@@ -59,6 +59,8 @@ export class UnstoredEvent {
   readonly deliveries: UnstoredDelivery[];
   /** The delivery whose attempt is under way. */
   current: UnstoredDelivery | null = null;
+  /** Deliveries left out: their webhook went (or unsubscribed) before their attempt. */
+  readonly gone = new Set<string>();
   /**
    * Set when the event was stored while an attempt was under way (a rebalance began): true
    * once its rows are there, the one under way claimed; its outcome is then recorded alone.
@@ -238,7 +240,13 @@ export class SendFirstUseCase {
     };
     const { transition } = outcome;
     if (transition.status === 'discarded' && transition.disableWebhookReason !== undefined) {
-      setRecent(this.gone, webhook.id, this.cache.get(event.accountId)?.version ?? 0n);
+      // Left out of any routing read at this version or before (its disabling moves it on).
+      const read = [this.cache.get(event.accountId), this.readings.get(event.accountId)];
+      const version = read.reduce(
+        (max, known) => (known && known.version > max ? known.version : max),
+        0n,
+      );
+      setRecent(this.gone, webhook.id, version);
     }
     return outcome;
   }
@@ -282,9 +290,11 @@ export class SendFirstUseCase {
    */
   storeEarly(unstored: UnstoredEvent): Promise<boolean> {
     const { current } = unstored;
-    const deliveries = unstored.deliveries.map((delivery) =>
-      delivery === current ? { ...delivery, leaseMs: this.attempts.leaseMs } : delivery,
-    );
+    const deliveries = unstored.deliveries
+      .filter((delivery) => !unstored.gone.has(delivery.id))
+      .map((delivery) =>
+        delivery === current ? { ...delivery, leaseMs: this.attempts.leaseMs } : delivery,
+      );
     unstored.storedEarly = this.records.submit({ event: unstored.event, deliveries }).then(
       () => true,
       (error: unknown) => {
@@ -293,6 +303,11 @@ export class SendFirstUseCase {
       },
     );
     return unstored.storedEarly;
+  }
+
+  /** The event's deliveries waiting for their first attempt, as stored. */
+  awaiting(event: IncomingEvent): Promise<string[]> {
+    return this.repository.awaiting(event);
   }
 
   /**

@@ -146,6 +146,23 @@ describe('FirstAttemptRepository on a real Postgres', () => {
     expect(health.consecutive_failures).toBe(1);
   });
 
+  it('changes nothing when the same items are recorded again (a try whose answer was lost)', async () => {
+    const account = uniqueAccountId('again');
+    const webhook = await insertTestWebhook(dataSource, account);
+    const event = testIncomingEvent(account);
+    const items = [{ event, deliveries: [sent(webhook, false)] }];
+    await firstAttempts.record(items, POLICY);
+    await firstAttempts.record(items, POLICY);
+    expect(await rows(event)).toEqual([
+      { webhook_id: webhook, status: 'retrying', attempt_count: 1, numbers: [1] },
+    ]);
+    const [health] = await dataSource.query<{ consecutive_failures: number }[]>(
+      `SELECT consecutive_failures FROM webhooks WHERE id = $1`,
+      [webhook],
+    );
+    expect(health.consecutive_failures).toBe(1);
+  });
+
   it('records the outcome of an attempt that was under way when its row was stored', async () => {
     const account = uniqueAccountId('promoted');
     const webhook = await insertTestWebhook(dataSource, account);

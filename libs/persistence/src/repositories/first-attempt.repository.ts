@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { WebhookCredentials } from '@libs/secrets';
@@ -69,6 +69,7 @@ export interface EventWithFirstAttempts {
  */
 @Injectable()
 export class FirstAttemptRepository {
+  private readonly logger = new Logger(FirstAttemptRepository.name);
   private readonly sql: PlainQuery;
 
   constructor(
@@ -129,6 +130,11 @@ export class FirstAttemptRepository {
     return routing;
   }
 
+  /** The event's deliveries waiting for their first attempt, by their stored ids, in order. */
+  awaiting(event: IncomingEvent): Promise<string[]> {
+    return this.deliveries.awaitingFirstAttempt(event.accountId, event.id);
+  }
+
   /**
    * Stores the events (those stored already are left as they are), their deliveries with the
    * outcomes of their first attempts, the attempts, and the endpoints' health: one statement.
@@ -170,13 +176,16 @@ export class FirstAttemptRepository {
       column(({ delivery }) => (delivery.outcome === null ? delivery.leaseMs : null)),
       column(({ delivery }) => delivery.outcome?.attemptId ?? null),
     ]);
+    // After the commit, and best effort (as the failure policy's disabling): a retry of the
+    // items must not fail on what is stored already. The webhook answers 410 again next time.
     for (const { delivery } of rows) {
       const transition = delivery.outcome?.transition;
       if (transition?.status === 'discarded' && transition.disableWebhookReason) {
-        await this.deliveries.disableWebhookFor(
-          delivery.webhookId,
-          transition.disableWebhookReason,
-        );
+        await this.deliveries
+          .disableWebhookFor(delivery.webhookId, transition.disableWebhookReason)
+          .catch((error: unknown) =>
+            this.logger.error(`Disabling gone webhook ${delivery.webhookId}: ${String(error)}`),
+          );
       }
     }
     await this.deliveries.disableFailing(failing, policy);
@@ -233,6 +242,10 @@ const RECORD_FIRST_ATTEMPTS = `WITH
       WITH ORDINALITY AS i (delivery_id, event_id, account_id, event_type, webhook_id, status,
                             response_status, started_at, duration_ms, response_body, error,
                             next_attempt_at, claim_token, lease_ms, attempt_id, n)
+    -- An attempt recorded already (a try whose answer was lost after it committed): skipped,
+    -- so that a retry of the same items changes nothing.
+    WHERE i.attempt_id IS NULL
+       OR NOT EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.id = i.attempt_id)
   ),
   made AS (
     INSERT INTO deliveries AS d (id, event_id, webhook_id, account_id, event_type, status,
