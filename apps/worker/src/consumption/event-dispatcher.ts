@@ -219,10 +219,18 @@ export class EventDispatcher implements BeforeApplicationShutdown {
       this.queueToSendFirst(ref, message, event, turn);
       return;
     }
+    const earlier = turn?.earlier;
     // Its lane starts on it at once: the store claims its first delivery too.
-    const claimToken = held === 0 && this.pool.startsAtOnce ? randomUUID() : null;
+    const claimToken =
+      earlier === undefined && held === 0 && this.pool.startsAtOnce ? randomUUID() : null;
     const entry: LaneEntry = { ref, stored: undefined, claimedAhead: null };
-    const stored = this.store(event, ref, message, claimToken).then((result) => {
+    // The same event's earlier entry first (its outcomes may still be on their way): stored,
+    // and so claimable, only after it.
+    const storing =
+      earlier === undefined
+        ? this.store(event, ref, message, claimToken)
+        : earlier.then(() => this.store(event, ref, message, null));
+    const stored = storing.then((result) => {
       entry.stored = result;
       return result;
     });
@@ -232,7 +240,6 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     this.laneTails.set(account, entry);
     this.pool.submit(account, async () => {
       try {
-        if (turn?.earlier !== undefined) await turn.earlier;
         await this.runInLane(entry, stored, this.nextInLane(entry));
       } finally {
         turn?.done();
@@ -465,9 +472,11 @@ export class EventDispatcher implements BeforeApplicationShutdown {
         if (unstored.storedEarly !== null && (await unstored.storedEarly)) {
           // The rows were stored while it was under way, this one claimed: its outcome
           // replaces the claim (see storeUnderWayEarly).
-          await this.recordFirst(unstored, [delivery]).catch((error: unknown) =>
-            this.refusedByDatabase(ref, message, unstored, error),
+          const recordedAlone = await this.recordFirst(unstored, [delivery]).catch(
+            (error: unknown) => this.refusedByDatabase(ref, message, unstored, error),
           );
+          // Refused (dead-lettered, finished) or given up (shutting down): nothing more here.
+          if (!recordedAlone) return false;
           stopped = true;
           break;
         }
@@ -497,12 +506,15 @@ export class EventDispatcher implements BeforeApplicationShutdown {
           );
     if (!recorded || !this.owns(ref)) return false;
     // What waits now, as stored (a row stored meanwhile by another worker keeps its own id).
-    let waiting: string[];
-    try {
-      waiting = await this.sendFirst.awaiting(unstored.event);
-    } catch (error) {
-      this.noteDatabaseFailure(`reading the waiting deliveries of ${describe(ref)}`, error);
-      return false;
+    let waiting: string[] | null = null;
+    for (let failures = 0; waiting === null; failures += 1) {
+      try {
+        waiting = await this.sendFirst.awaiting(unstored.event);
+      } catch (error) {
+        this.noteDatabaseFailure(`reading the waiting deliveries of ${describe(ref)}`, error);
+        await sleep(backoff(failures));
+        if (!this.owns(ref)) return false;
+      }
     }
     const rest: StoredDeliveries = { deliveryIds: waiting, held: null };
     if (await this.attemptInLane(rest, ref, this.nextInLane(entry))) this.finish(ref);

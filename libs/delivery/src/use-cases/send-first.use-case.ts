@@ -135,7 +135,9 @@ export class SendFirstUseCase {
   );
   private readonly records = new GroupCommit<EventWithFirstAttempts, void>(
     async (batch) => {
-      await this.repository.record(batch, this.policy);
+      const { notDisabled } = await this.repository.record(batch, this.policy);
+      // Still enabled: sent to again (it answers 410 again, and its disabling is tried again).
+      for (const webhookId of notDisabled) this.gone.delete(webhookId);
       return batch.map(() => undefined);
     },
     {

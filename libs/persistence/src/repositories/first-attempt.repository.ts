@@ -143,8 +143,12 @@ export class FirstAttemptRepository {
    * nobody attempted takes this outcome, and a success is never undone by this one. Then
    * disables the webhooks that answered 410 Gone, and those the failure policy gives up on.
    */
-  async record(items: EventWithFirstAttempts[], policy: EndpointFailurePolicy): Promise<void> {
-    if (items.length === 0) return;
+  async record(
+    items: EventWithFirstAttempts[],
+    policy: EndpointFailurePolicy,
+  ): Promise<{ notDisabled: string[] }> {
+    const notDisabled: string[] = [];
+    if (items.length === 0) return { notDisabled };
     const events = items.map((item) => item.event);
     const rows = items.flatMap(({ event, deliveries }) =>
       deliveries.map((delivery) => ({ event, delivery })),
@@ -177,18 +181,20 @@ export class FirstAttemptRepository {
       column(({ delivery }) => delivery.outcome?.attemptId ?? null),
     ]);
     // After the commit, and best effort (as the failure policy's disabling): a retry of the
-    // items must not fail on what is stored already. The webhook answers 410 again next time.
+    // items must not fail on what is stored already. Those not disabled are returned.
     for (const { delivery } of rows) {
       const transition = delivery.outcome?.transition;
       if (transition?.status === 'discarded' && transition.disableWebhookReason) {
         await this.deliveries
           .disableWebhookFor(delivery.webhookId, transition.disableWebhookReason)
-          .catch((error: unknown) =>
-            this.logger.error(`Disabling gone webhook ${delivery.webhookId}: ${String(error)}`),
-          );
+          .catch((error: unknown) => {
+            notDisabled.push(delivery.webhookId);
+            this.logger.error(`Disabling gone webhook ${delivery.webhookId}: ${String(error)}`);
+          });
       }
     }
     await this.deliveries.disableFailing(failing, policy);
+    return { notDisabled };
   }
 }
 
@@ -294,7 +300,8 @@ const RECORD_FIRST_ATTEMPTS = `WITH
            i.response_status, i.response_body, i.error, i.next_attempt_at
     FROM input i JOIN made m ON m.event_id = i.event_id AND m.webhook_id = i.webhook_id
     WHERE i.attempt_id IS NOT NULL
-    ON CONFLICT (delivery_id, number) DO NOTHING
+    -- Any key: a retry racing the try it repeats (its answer lost while it still ran) skips.
+    ON CONFLICT DO NOTHING
   ),
   outcomes AS (
     SELECT webhook_id, n, error IS NULL AS succeeded,
