@@ -295,17 +295,7 @@ export class AttemptDeliveryUseCase {
       now,
     });
     this.observer.attemptRecorded(delivery, response, transition);
-    return {
-      attempt: {
-        trigger: 'scheduled',
-        startedAt: response.startedAt,
-        durationMs: response.durationMs,
-        responseStatus: response.statusCode,
-        responseBody: response.responseBody,
-        error: response.error,
-      },
-      transition,
-    };
+    return { attempt: attemptOf('scheduled', response), transition };
   }
 
   /** Claims the first attempt (with other steps); a failure gives back what it may have claimed. */
@@ -470,20 +460,7 @@ export class AttemptDeliveryUseCase {
             scheduleSeconds: this.config.delivery.retryScheduleSeconds,
             now,
           });
-    await this.record(
-      delivery,
-      claimedAt,
-      {
-        trigger: delivery.trigger,
-        startedAt: response.startedAt,
-        durationMs: response.durationMs,
-        responseStatus: response.statusCode,
-        responseBody: response.responseBody,
-        error: response.error,
-      },
-      transition,
-      next,
-    );
+    await this.record(delivery, claimedAt, attemptOf(delivery.trigger, response), transition, next);
     this.observer.attemptRecorded(delivery, response, transition);
     if (transition.status !== 'succeeded') {
       this.logger.debug(
@@ -672,6 +649,18 @@ class HeldWhileWaiting {
 interface WaitingLane {
   stillOwned: () => boolean;
   take: () => HeldClaim | null;
+}
+
+/** What is recorded of an attempt that got (or failed to get) a response. */
+function attemptOf(trigger: AttemptRecord['trigger'], response: WebhookResponse): AttemptRecord {
+  return {
+    trigger,
+    startedAt: response.startedAt,
+    durationMs: response.durationMs,
+    responseStatus: response.statusCode,
+    responseBody: response.responseBody,
+    error: response.error,
+  };
 }
 
 function sleep(ms: number): Promise<void> {

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { WebhookEventMessage, serializeEvent } from '@libs/contracts';
 import { GroupCommit } from '@libs/messaging';
-import { DeliveryRepository, isPermanentDataError } from '@libs/persistence';
+import { DeliveryRepository, IncomingEvent, isPermanentDataError } from '@libs/persistence';
 import {
   AttemptDeliveryUseCase,
   AttemptGates,
@@ -20,6 +20,19 @@ interface EventToStore {
   event: WebhookEventMessage;
   source: EventSource;
   claimToken: string | null;
+}
+
+/** The event as the worker stores it, from where its message sits. */
+export function incomingEvent(event: WebhookEventMessage, source: EventSource): IncomingEvent {
+  return {
+    id: event.id,
+    accountId: event.account_id,
+    type: event.type,
+    body: serializeEvent(event),
+    occurredAt: new Date(event.timestamp),
+    kafkaPartition: source.partition,
+    kafkaOffset: source.offset,
+  };
 }
 
 /** A stored event: its deliveries waiting for their first attempt, the first maybe claimed. */
@@ -110,15 +123,7 @@ export class DeliverEventUseCase {
     // No later than the claims: their leases end no earlier than this plus the lease.
     const claimedAt = Date.now();
     const stored = await this.deliveries.storeEventsClaimingFirst(
-      batch.map(({ event, source }) => ({
-        id: event.id,
-        accountId: event.account_id,
-        type: event.type,
-        body: serializeEvent(event),
-        occurredAt: new Date(event.timestamp),
-        kafkaPartition: source.partition,
-        kafkaOffset: source.offset,
-      })),
+      batch.map(({ event, source }) => incomingEvent(event, source)),
       { tokens: batch.map(({ claimToken }) => claimToken), leaseMs: this.attempts.leaseMs },
     );
     return stored.map(({ awaiting, claimed }) => ({

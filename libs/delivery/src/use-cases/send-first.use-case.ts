@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '@libs/config';
-import { WebhookEventMessage, serializeEvent } from '@libs/contracts';
+import { WebhookEventMessage } from '@libs/contracts';
 import { GroupCommit, withDeadline } from '@libs/messaging';
 import {
   AccountRouting,
@@ -16,7 +16,7 @@ import {
 } from '@libs/persistence';
 import { matchesEventType } from '../matching/event-type-matcher';
 import { AttemptDeliveryUseCase, Slot } from './attempt-delivery.use-case';
-import { EventSource } from './deliver-event.use-case';
+import { EventSource, incomingEvent } from './deliver-event.use-case';
 
 /**
  * How old a reading of the webhook change counter may be when a first attempt goes out: a
@@ -180,15 +180,7 @@ export class SendFirstUseCase {
   ): Promise<UnstoredEvent> {
     const routing = await this.routingOf(event.account_id, version);
     return new UnstoredEvent(
-      {
-        id: event.id,
-        accountId: event.account_id,
-        type: event.type,
-        body: serializeEvent(event),
-        occurredAt: new Date(event.timestamp),
-        kafkaPartition: source.partition,
-        kafkaOffset: source.offset,
-      },
+      incomingEvent(event, source),
       this.live(routing).filter((webhook) => matchesEventType(webhook.eventTypes, event.type)),
     );
   }

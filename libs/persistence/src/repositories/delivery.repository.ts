@@ -759,8 +759,8 @@ interface StoredEventRow {
   > | null;
 }
 
-/** The events' columns and claims, parameters $1 to $9 of `storeEventsStatement`. */
-function eventColumns(events: IncomingEvent[], claims: FirstClaims): unknown[] {
+/** The events' seven columns as arrays (id, account, type, body, time, partition, offset). */
+export function eventArrays(events: IncomingEvent[]): unknown[] {
   return [
     events.map((event) => event.id),
     events.map((event) => event.accountId),
@@ -769,6 +769,13 @@ function eventColumns(events: IncomingEvent[], claims: FirstClaims): unknown[] {
     events.map((event) => event.occurredAt),
     events.map((event) => event.kafkaPartition),
     events.map((event) => event.kafkaOffset),
+  ];
+}
+
+/** The events' columns and claims, parameters $1 to $9 of `storeEventsStatement`. */
+function eventColumns(events: IncomingEvent[], claims: FirstClaims): unknown[] {
+  return [
+    ...eventArrays(events),
     events.map((_, index) => claims.tokens[index] ?? null),
     claims.leaseMs,
   ];

@@ -9,6 +9,7 @@ import {
   DeliveryTransition,
   EndpointFailurePolicy,
   IncomingEvent,
+  eventArrays,
   nextAttemptAt,
   openCredentials,
 } from './delivery.repository';
@@ -155,13 +156,7 @@ export class FirstAttemptRepository {
     );
     const column = <T>(pick: (row: (typeof rows)[number]) => T): T[] => rows.map(pick);
     const failing = await this.sql<EndpointHealth>(RECORD_FIRST_ATTEMPTS, [
-      events.map((event) => event.id),
-      events.map((event) => event.accountId),
-      events.map((event) => event.type),
-      events.map((event) => event.body),
-      events.map((event) => event.occurredAt),
-      events.map((event) => event.kafkaPartition),
-      events.map((event) => event.kafkaOffset),
+      ...eventArrays(events),
       column(({ delivery }) => delivery.id),
       column(({ event }) => event.id),
       column(({ event }) => event.accountId),
