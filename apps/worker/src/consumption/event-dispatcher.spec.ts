@@ -3,7 +3,12 @@ import { SAMPLE_ENVIRONMENT } from '@libs/testing';
 import { DeliverEventUseCase, FirstAttemptSlots, SendFirstUseCase } from '@libs/delivery';
 import { WorkerMetrics } from '../metrics/worker-metrics';
 import { DeadLetterPublisher } from './dead-letter.publisher';
-import { EventDispatcher } from './event-dispatcher';
+import { KafkaMessage } from 'kafkajs';
+import {
+  EventDispatcher,
+  MAX_SEND_FIRST_EVENTS,
+  MAX_SEND_FIRST_PER_ACCOUNT,
+} from './event-dispatcher';
 
 const config = loadConfig({ ...SAMPLE_ENVIRONMENT });
 
@@ -58,5 +63,83 @@ describe('a message handler waiting for a dependency', () => {
     await jest.advanceTimersByTimeAsync(30_000);
     await expect(waiting).resolves.toBe(true);
     expect(checks).toBe(3);
+  });
+});
+
+/**
+ * Room for events sent before they are stored (DELIVERY_SEND_FIRST), on fake timers: the
+ * bounds' bookkeeping is driven by hand, as the lanes would release it.
+ */
+describe('room for events sent before they are stored', () => {
+  const unused = <T>() => ({}) as T;
+  const message = { value: Buffer.from('{}') } as KafkaMessage;
+  const heartbeat = async () => undefined;
+  let dispatcher: EventDispatcher;
+  let held: { events: number; bytes: number; perAccount: Map<string, number> };
+  const roomFor = (account: string): Promise<boolean> =>
+    dispatcher['roomToSendFirst'](account, message, heartbeat);
+  /** The answer `ms` after asking (fake time), or 'still waiting'. */
+  const answerAfter = async <T>(answer: Promise<T>, ms: number) => {
+    let settled: T | 'still waiting' = 'still waiting';
+    void answer.then((value) => (settled = value));
+    await jest.advanceTimersByTimeAsync(ms);
+    return settled;
+  };
+  const release = (events: number) => {
+    held.events -= events;
+    dispatcher['sendFirstRoomReleased']();
+  };
+
+  beforeEach(() => {
+    jest.useFakeTimers();
+    dispatcher = new EventDispatcher(
+      config,
+      unused<DeliverEventUseCase>(),
+      unused<SendFirstUseCase>(),
+      unused<DeadLetterPublisher>(),
+      unused<WorkerMetrics>(),
+      unused<FirstAttemptSlots>(),
+    );
+    held = dispatcher['sendFirstHeld'];
+  });
+
+  afterEach(() => jest.useRealTimers());
+
+  it('makes a full consumer wait for room, then sends first (a backlog waits in Kafka)', async () => {
+    held.events = MAX_SEND_FIRST_EVENTS;
+    let answer: boolean | undefined;
+    void roomFor('a').then((room) => (answer = room));
+    await jest.advanceTimersByTimeAsync(500);
+    expect(answer).toBeUndefined();
+    release(1);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(answer).toBe(true);
+  });
+
+  it('stores first past an account share without waiting', async () => {
+    held.perAccount.set('a', MAX_SEND_FIRST_PER_ACCOUNT);
+    await expect(roomFor('a')).resolves.toBe(false);
+    await expect(roomFor('b')).resolves.toBe(true);
+  });
+
+  it('stores first once no room came for a while, until a quarter of it is free again', async () => {
+    held.events = MAX_SEND_FIRST_EVENTS;
+    const stuck = roomFor('a');
+    await jest.advanceTimersByTimeAsync(999);
+    release(0);
+    // Woken without room, then no room for a second: the events held are stuck.
+    await expect(answerAfter(stuck, 1000)).resolves.toBe(false);
+    // Congested: a full consumer no longer waits a second per message.
+    await expect(answerAfter(roomFor('b'), 0)).resolves.toBe(false);
+    // Room that comes is still used...
+    release(1);
+    await expect(answerAfter(roomFor('b'), 0)).resolves.toBe(true);
+    held.events += 1;
+    await expect(answerAfter(roomFor('c'), 0)).resolves.toBe(false);
+    // ...and a full consumer waits again once a quarter of the room was free.
+    release(MAX_SEND_FIRST_EVENTS / 4);
+    held.events = MAX_SEND_FIRST_EVENTS;
+    const waiting = answerAfter(roomFor('d'), 500);
+    await expect(waiting).resolves.toBe('still waiting');
   });
 });

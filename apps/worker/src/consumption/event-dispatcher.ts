@@ -44,12 +44,17 @@ const MAX_UNSTORED_BYTES = 16 * 1024 * 1024;
  * Events whose first attempts go out before they are stored (DELIVERY_SEND_FIRST) wait in
  * memory, value included, from their message's arrival until their outcomes are stored: at
  * most this many, this many bytes of message values, and this many of one account (a hanging
- * receiver fills its own account's share only). Past a bound an event is stored first, as
- * without the setting, and its lane takes the stored way for it.
+ * receiver fills its own account's share only). Past an account's share its next event is
+ * stored first, as without the setting, and its lane takes the stored way for it. At the
+ * bounds of all accounts together the consumer waits for room instead (a backlog waits in
+ * Kafka, where it costs nothing, rather than being stored ahead of its lanes), unless no
+ * room came for SEND_FIRST_ROOM_WAIT_MS: the events held are then stuck (hanging receivers),
+ * and new events take the stored way until a quarter of the room is free again.
  */
-const MAX_SEND_FIRST_EVENTS = 4_000;
+export const MAX_SEND_FIRST_EVENTS = 2_000;
 const MAX_SEND_FIRST_BYTES = 16 * 1024 * 1024;
-const MAX_SEND_FIRST_PER_ACCOUNT = 1_000;
+export const MAX_SEND_FIRST_PER_ACCOUNT = 1_000;
+const SEND_FIRST_ROOM_WAIT_MS = 1000;
 /**
  * How long an event to send first may wait for its lane unstored: past it, it is stored (and
  * so in the history) and its lane takes the stored way for it. A lane held up by a slow or
@@ -126,6 +131,10 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   private unstoredBytes = 0;
   /** Events to send before storing them, in memory until stored (see MAX_SEND_FIRST_EVENTS). */
   private readonly sendFirstHeld = { events: 0, bytes: 0, perAccount: new Map<string, number>() };
+  /** Handlers waiting for send-first room, woken when some is released. */
+  private sendFirstRoomFreed: (() => void)[] = [];
+  /** No room came in time (see SEND_FIRST_ROOM_WAIT_MS): new events take the stored way. */
+  private sendFirstCongested = false;
   /** Events with first attempts under way before their rows exist. */
   private readonly sendingUnstored = new Set<UnstoredEvent>();
   /**
@@ -139,7 +148,11 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   private readonly assignment = new AssignmentWatch({
     onRejoined: () => this.forgetAllWork(),
     onCommitted: (partition, offset) => this.partitions.get(partition)?.committed(offset),
-    onHold: () => this.storeUnderWayEarly(),
+    onHold: () => {
+      this.storeUnderWayEarly();
+      // Handlers waiting for send-first room stop waiting: the group waits for them.
+      this.sendFirstRoomReleased();
+    },
   });
   private topic = '';
   private readonly maxEventBytes: number;
@@ -215,7 +228,7 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     const held = this.pool.heldFor(event.account_id);
     if (held >= BACKLOG_THRESHOLD) this.metrics.eventDeferred();
     const turn = this.sendsFirst ? this.takeTurn(event) : null;
-    if (turn !== null && this.roomToSendFirst(event.account_id, message)) {
+    if (turn !== null && (await this.roomToSendFirst(event.account_id, message, heartbeat))) {
       this.queueToSendFirst(ref, message, event, turn);
       return;
     }
@@ -264,13 +277,64 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     };
   }
 
-  private roomToSendFirst(account: string, message: KafkaMessage): boolean {
+  /**
+   * Whether the event may wait in memory to be sent before it is stored: false past its
+   * account's share; at the bounds of all accounts, once there is room (see
+   * MAX_SEND_FIRST_EVENTS). False also when the wait ends without (stuck events, a rebalance,
+   * a shutdown): the event takes the stored way.
+   */
+  private async roomToSendFirst(
+    account: string,
+    message: KafkaMessage,
+    heartbeat: () => Promise<void>,
+  ): Promise<boolean> {
     const held = this.sendFirstHeld;
-    return (
-      held.events < MAX_SEND_FIRST_EVENTS &&
-      held.bytes + (message.value?.length ?? 0) <= MAX_SEND_FIRST_BYTES &&
-      (held.perAccount.get(account) ?? 0) < MAX_SEND_FIRST_PER_ACCOUNT
-    );
+    const bytes = message.value?.length ?? 0;
+    const roomForAll = () =>
+      held.events < MAX_SEND_FIRST_EVENTS && held.bytes + bytes <= MAX_SEND_FIRST_BYTES;
+    for (;;) {
+      if ((held.perAccount.get(account) ?? 0) >= MAX_SEND_FIRST_PER_ACCOUNT) return false;
+      if (roomForAll()) return true;
+      if (this.sendFirstCongested || this.stopping || this.assignment.changing) return false;
+      const freed = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), SEND_FIRST_ROOM_WAIT_MS);
+        this.sendFirstRoomFreed.push(() => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+      if (this.stopping || this.assignment.changing) return false;
+      if (!freed) {
+        this.logger.warn(
+          `No room freed for ${SEND_FIRST_ROOM_WAIT_MS} ms among ${held.events} events held ` +
+            'to send first: new events are stored first until a quarter of the room is free',
+        );
+        this.sendFirstCongested = true;
+        return false;
+      }
+      try {
+        await heartbeat();
+      } catch (error) {
+        if (isRebalance(error)) return false;
+      }
+    }
+  }
+
+  /** Some send-first room was released: wakes the handlers waiting for it. */
+  private sendFirstRoomReleased(): void {
+    const held = this.sendFirstHeld;
+    if (
+      this.sendFirstCongested &&
+      held.events <= (MAX_SEND_FIRST_EVENTS * 3) / 4 &&
+      held.bytes <= (MAX_SEND_FIRST_BYTES * 3) / 4
+    ) {
+      this.sendFirstCongested = false;
+      this.logger.log('Room freed: new events are sent before they are stored again');
+    }
+    const waiting = this.sendFirstRoomFreed;
+    if (waiting.length === 0) return;
+    this.sendFirstRoomFreed = [];
+    for (const wake of waiting) wake();
   }
 
   /**
@@ -293,32 +357,31 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     held.events += 1;
     held.bytes += bytes;
     held.perAccount.set(account, (held.perAccount.get(account) ?? 0) + 1);
-    let released = false;
-    // The entry is done (its outcomes stored, or its lane through with it): its memory and its
-    // turn go.
-    const release = () => {
-      if (released) return;
-      released = true;
+    let freed = false;
+    const free = () => {
+      if (freed) return;
+      freed = true;
       held.events -= 1;
       held.bytes -= bytes;
       const left = (held.perAccount.get(account) ?? 1) - 1;
       if (left === 0) held.perAccount.delete(account);
       else held.perAccount.set(account, left);
+      this.sendFirstRoomReleased();
+    };
+    // The entry is done (its outcomes stored, or its lane through with it): its memory and its
+    // turn go.
+    const release = () => {
+      free();
       turn.done();
     };
-    const grace = this.assignment.joinedAt + HANDOVER_GRACE_MS - Date.now();
-    const looked = (grace > 0 ? sleep(grace) : Promise.resolve()).then(() =>
-      this.sendFirst.look(event),
-    );
-    // Read by the lane; a lane that never gets to it must not leave it unhandled.
-    looked.catch(() => undefined);
+    const looked = this.lookAfterHandOver(event);
     const entry: LaneEntry = { ref, stored: undefined, claimedAhead: null };
-    const waiting: WaitingUnstored = { timer: null, storing: null };
-    // Its memory stays counted until its lane is through with it: the lane still holds it.
-    waiting.timer = setTimeout(() => {
-      waiting.timer = null;
-      waiting.storing = this.store(event, ref, message, null);
-    }, MAX_UNSTORED_WAIT_MS);
+    // No closure made here holds the event or its message: only `waiting.value` does.
+    const waiting: WaitingUnstored = { timer: null, storing: null, value: { event, message } };
+    waiting.timer = setTimeout(
+      () => this.storeAfterWaiting(ref, waiting, free),
+      MAX_UNSTORED_WAIT_MS,
+    );
     const previous = this.laneTails.get(account);
     if (previous !== undefined) previous.next = entry;
     this.laneTails.set(account, entry);
@@ -327,7 +390,7 @@ export class EventDispatcher implements BeforeApplicationShutdown {
       waiting.timer = null;
       let handedOn = false;
       try {
-        handedOn = await this.sendFirstInLane(entry, event, message, looked, release, {
+        handedOn = await this.sendFirstInLane(entry, looked, release, {
           waiting,
           earlier: turn.earlier,
         });
@@ -339,6 +402,37 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   }
 
   /**
+   * Whether the event is stored already, and its account's change counter: looked up at
+   * once, or after the hand-over grace when the group was just joined.
+   */
+  private lookAfterHandOver(event: WebhookEventMessage): Promise<Look> {
+    const grace = this.assignment.joinedAt + HANDOVER_GRACE_MS - Date.now();
+    const looked = (grace > 0 ? sleep(grace) : Promise.resolve()).then(() =>
+      this.sendFirst.look(event),
+    );
+    // Read by the lane; a lane that never gets to it must not leave it unhandled.
+    looked.catch(() => undefined);
+    return looked;
+  }
+
+  /**
+   * The event waited MAX_UNSTORED_WAIT_MS for its lane: stored now, and its lane takes the
+   * stored way. Once stored its value leaves memory (the lane needs only the rows), and its
+   * room (`free`) goes to another event.
+   */
+  private storeAfterWaiting(ref: MessageRef, waiting: WaitingUnstored, free: () => void): void {
+    waiting.timer = null;
+    if (waiting.value === null) return;
+    const { event, message } = waiting.value;
+    waiting.storing = this.store(event, ref, message, null);
+    const stored = () => {
+      waiting.value = null;
+      free();
+    };
+    waiting.storing.then(stored, stored);
+  }
+
+  /**
    * In the account's lane: the event's first attempts, sent before it is stored when it can
    * be (else stored first, as without DELIVERY_SEND_FIRST; or it was stored while it waited
    * too long). True when the memory it holds is released later, once its outcomes are stored
@@ -346,8 +440,6 @@ export class EventDispatcher implements BeforeApplicationShutdown {
    */
   private async sendFirstInLane(
     entry: LaneEntry,
-    event: WebhookEventMessage,
-    message: KafkaMessage,
     looked: Promise<Look>,
     release: () => void,
     { waiting, earlier }: { waiting: WaitingUnstored; earlier: Promise<void> | undefined },
@@ -358,10 +450,11 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     if (!this.owns(ref)) return false;
     this.metrics.eventAccepted();
     try {
-      if (waiting.storing !== null) {
-        await this.attemptStored(entry, waiting.storing);
+      if (waiting.storing !== null || waiting.value === null) {
+        if (waiting.storing !== null) await this.attemptStored(entry, waiting.storing);
         return false;
       }
+      const { event, message } = waiting.value;
       let unstored: UnstoredEvent | null = null;
       try {
         const look = await looked;
@@ -834,6 +927,8 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
     this.assignment.stop();
+    // Handlers waiting for send-first room give up at once (nothing new starts).
+    this.sendFirstRoomReleased();
     this.logger.log(`Draining ${this.pool.size} in-flight events before shutdown`);
     await this.pool.onIdle();
     // Outcomes of first attempts sent before their rows, on their way into Postgres.
@@ -907,6 +1002,8 @@ interface EventTurn {
 interface WaitingUnstored {
   timer: NodeJS.Timeout | null;
   storing: Promise<StoredDeliveries | null> | null;
+  /** The event and its message; null once stored after waiting too long. */
+  value: { event: WebhookEventMessage; message: KafkaMessage } | null;
 }
 
 /** The claim made ahead for the entry, now its lane's to use or give back. */
