@@ -1,9 +1,9 @@
+import { KafkaMessage } from 'kafkajs';
 import { loadConfig } from '@libs/config';
 import { SAMPLE_ENVIRONMENT } from '@libs/testing';
 import { DeliverEventUseCase, FirstAttemptSlots, SendFirstUseCase } from '@libs/delivery';
 import { WorkerMetrics } from '../metrics/worker-metrics';
 import { DeadLetterPublisher } from './dead-letter.publisher';
-import { KafkaMessage } from 'kafkajs';
 import {
   EventDispatcher,
   MAX_SEND_FIRST_EVENTS,
@@ -73,11 +73,11 @@ describe('a message handler waiting for a dependency', () => {
 describe('room for events sent before they are stored', () => {
   const unused = <T>() => ({}) as T;
   const message = { value: Buffer.from('{}') } as KafkaMessage;
-  const heartbeat = async () => undefined;
+  let beat: () => Promise<void>;
   let dispatcher: EventDispatcher;
   let held: { events: number; bytes: number; perAccount: Map<string, number> };
-  const roomFor = (account: string): Promise<boolean> =>
-    dispatcher['roomToSendFirst'](account, message, heartbeat);
+  const roomFor = (account: string) =>
+    dispatcher['roomToSendFirst'](account, message, () => beat());
   /** The answer `ms` after asking (fake time), or 'still waiting'. */
   const answerAfter = async <T>(answer: Promise<T>, ms: number) => {
     let settled: T | 'still waiting' = 'still waiting';
@@ -92,6 +92,7 @@ describe('room for events sent before they are stored', () => {
 
   beforeEach(() => {
     jest.useFakeTimers();
+    beat = async () => undefined;
     dispatcher = new EventDispatcher(
       config,
       unused<DeliverEventUseCase>(),
@@ -107,39 +108,68 @@ describe('room for events sent before they are stored', () => {
 
   it('makes a full consumer wait for room, then sends first (a backlog waits in Kafka)', async () => {
     held.events = MAX_SEND_FIRST_EVENTS;
-    let answer: boolean | undefined;
-    void roomFor('a').then((room) => (answer = room));
-    await jest.advanceTimersByTimeAsync(500);
-    expect(answer).toBeUndefined();
+    const waiting = roomFor('a');
+    await expect(answerAfter(waiting, 500)).resolves.toBe('still waiting');
     release(1);
-    await jest.advanceTimersByTimeAsync(0);
-    expect(answer).toBe(true);
+    await expect(answerAfter(waiting, 0)).resolves.toBe('send first');
   });
 
   it('stores first past an account share without waiting', async () => {
     held.perAccount.set('a', MAX_SEND_FIRST_PER_ACCOUNT);
-    await expect(roomFor('a')).resolves.toBe(false);
-    await expect(roomFor('b')).resolves.toBe(true);
+    await expect(answerAfter(roomFor('a'), 0)).resolves.toBe('store first');
+    await expect(answerAfter(roomFor('b'), 0)).resolves.toBe('send first');
   });
 
-  it('stores first once no room came for a while, until a quarter of it is free again', async () => {
+  it('waits a second at most, even while room freed keeps going to others', async () => {
     held.events = MAX_SEND_FIRST_EVENTS;
-    const stuck = roomFor('a');
-    await jest.advanceTimersByTimeAsync(999);
-    release(0);
-    // Woken without room, then no room for a second: the events held are stuck.
-    await expect(answerAfter(stuck, 1000)).resolves.toBe(false);
+    const waiting = roomFor('a');
+    for (let at = 0; at < 900; at += 300) {
+      await jest.advanceTimersByTimeAsync(300);
+      // Freed, and taken at once by another partition's handler.
+      release(1);
+      held.events += 1;
+    }
+    await expect(answerAfter(waiting, 100)).resolves.toBe('store first');
+    // Room was moving: not congested, the next message waits for room again.
+    await expect(answerAfter(roomFor('b'), 500)).resolves.toBe('still waiting');
+  });
+
+  it('stores first without waiting once no room came for a second, until a quarter is free', async () => {
+    held.events = MAX_SEND_FIRST_EVENTS;
+    await expect(answerAfter(roomFor('a'), 1000)).resolves.toBe('store first');
     // Congested: a full consumer no longer waits a second per message.
-    await expect(answerAfter(roomFor('b'), 0)).resolves.toBe(false);
+    await expect(answerAfter(roomFor('b'), 0)).resolves.toBe('store first');
     // Room that comes is still used...
     release(1);
-    await expect(answerAfter(roomFor('b'), 0)).resolves.toBe(true);
+    await expect(answerAfter(roomFor('b'), 0)).resolves.toBe('send first');
     held.events += 1;
-    await expect(answerAfter(roomFor('c'), 0)).resolves.toBe(false);
+    await expect(answerAfter(roomFor('c'), 0)).resolves.toBe('store first');
     // ...and a full consumer waits again once a quarter of the room was free.
     release(MAX_SEND_FIRST_EVENTS / 4);
     held.events = MAX_SEND_FIRST_EVENTS;
-    const waiting = answerAfter(roomFor('d'), 500);
-    await expect(waiting).resolves.toBe('still waiting');
+    const waiting = roomFor('d');
+    await expect(answerAfter(waiting, 500)).resolves.toBe('still waiting');
+    release(1);
+    await expect(answerAfter(waiting, 0)).resolves.toBe('send first');
+  });
+
+  it('gives up at a rebalance or a shutdown (the message is read again)', async () => {
+    held.events = MAX_SEND_FIRST_EVENTS;
+    beat = async () => {
+      throw Object.assign(new Error('The group is rebalancing'), {
+        type: 'REBALANCE_IN_PROGRESS',
+      });
+    };
+    const rebalanced = roomFor('a');
+    await jest.advanceTimersByTimeAsync(100);
+    release(0);
+    await expect(answerAfter(rebalanced, 0)).resolves.toBe('give up');
+
+    beat = async () => undefined;
+    const stopped = roomFor('b');
+    await jest.advanceTimersByTimeAsync(100);
+    dispatcher['stopping'] = true;
+    release(0);
+    await expect(answerAfter(stopped, 0)).resolves.toBe('give up');
   });
 });

@@ -43,17 +43,19 @@ const MAX_UNSTORED_BYTES = 16 * 1024 * 1024;
 /**
  * Events whose first attempts go out before they are stored (DELIVERY_SEND_FIRST) wait in
  * memory, value included, from their message's arrival until their outcomes are stored: at
- * most this many, this many bytes of message values, and this many of one account (a hanging
- * receiver fills its own account's share only). Past an account's share its next event is
- * stored first, as without the setting, and its lane takes the stored way for it. At the
- * bounds of all accounts together the consumer waits for room instead (a backlog waits in
- * Kafka, where it costs nothing, rather than being stored ahead of its lanes), unless no
- * room came for SEND_FIRST_ROOM_WAIT_MS: the events held are then stuck (hanging receivers),
- * and new events take the stored way until a quarter of the room is free again.
+ * most this many, this many bytes of message values, and this many of one account (an eighth
+ * of the whole: a hanging receiver fills its own account's share only, and it takes eight
+ * busy ones to fill the rest). Past an account's share its next event is stored first, as
+ * without the setting, and its lane takes the stored way for it. At the bounds of all
+ * accounts together the consumer waits for room instead (a backlog waits in Kafka, where it
+ * costs nothing, rather than being stored ahead of its lanes), for SEND_FIRST_ROOM_WAIT_MS at
+ * most; then the event is stored first. When no room at all was freed in that time, the
+ * events held are stuck (hanging receivers), and new events are stored first without waiting
+ * until a quarter of the room is free again.
  */
 export const MAX_SEND_FIRST_EVENTS = 2_000;
 const MAX_SEND_FIRST_BYTES = 16 * 1024 * 1024;
-export const MAX_SEND_FIRST_PER_ACCOUNT = 1_000;
+export const MAX_SEND_FIRST_PER_ACCOUNT = 250;
 const SEND_FIRST_ROOM_WAIT_MS = 1000;
 /**
  * How long an event to send first may wait for its lane unstored: past it, it is stored (and
@@ -148,11 +150,7 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   private readonly assignment = new AssignmentWatch({
     onRejoined: () => this.forgetAllWork(),
     onCommitted: (partition, offset) => this.partitions.get(partition)?.committed(offset),
-    onHold: () => {
-      this.storeUnderWayEarly();
-      // Handlers waiting for send-first room stop waiting: the group waits for them.
-      this.sendFirstRoomReleased();
-    },
+    onHold: () => this.storeUnderWayEarly(),
   });
   private topic = '';
   private readonly maxEventBytes: number;
@@ -228,22 +226,24 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     const held = this.pool.heldFor(event.account_id);
     if (held >= BACKLOG_THRESHOLD) this.metrics.eventDeferred();
     const turn = this.sendsFirst ? this.takeTurn(event) : null;
-    if (turn !== null && (await this.roomToSendFirst(event.account_id, message, heartbeat))) {
-      this.queueToSendFirst(ref, message, event, turn);
-      return;
+    if (turn !== null) {
+      const room = await this.roomToSendFirst(event.account_id, message, heartbeat);
+      if (room === 'give up') {
+        // A rebalance or a shutdown: the message is read again from the last commit.
+        turn.done();
+        return;
+      }
+      if (room === 'send first') {
+        this.queueToSendFirst(ref, message, event, turn);
+        return;
+      }
     }
     const earlier = turn?.earlier;
     // Its lane starts on it at once: the store claims its first delivery too.
     const claimToken =
       earlier === undefined && held === 0 && this.pool.startsAtOnce ? randomUUID() : null;
     const entry: LaneEntry = { ref, stored: undefined, claimedAhead: null };
-    // The same event's earlier entry first (its outcomes may still be on their way): stored,
-    // and so claimable, only after it.
-    const storing =
-      earlier === undefined
-        ? this.store(event, ref, message, claimToken)
-        : earlier.then(() => this.store(event, ref, message, null));
-    const stored = storing.then((result) => {
+    const stored = this.storeAfter(earlier, event, ref, message, claimToken).then((result) => {
       entry.stored = result;
       return result;
     });
@@ -259,6 +259,24 @@ export class EventDispatcher implements BeforeApplicationShutdown {
         if (this.laneTails.get(account) === entry) this.laneTails.delete(account);
       }
     });
+  }
+
+  /**
+   * Stores the event once `earlier` (the same event's earlier entry in a lane, whose outcomes
+   * may still be on their way) is done, so that it is claimable only after it. A method of its
+   * own so that no closure of `handle` holds the message: kafkajs's message shares its whole
+   * fetch response's buffer, and a stored event's lane entry may wait long (a hanging
+   * receiver ahead of it) with only its place and its delivery ids in memory.
+   */
+  private storeAfter(
+    earlier: Promise<void> | undefined,
+    event: WebhookEventMessage,
+    ref: MessageRef,
+    message: KafkaMessage,
+    claimToken: string | null,
+  ): Promise<StoredDeliveries | null> {
+    if (earlier === undefined) return this.store(event, ref, message, claimToken);
+    return earlier.then(() => this.store(event, ref, message, null));
   }
 
   /** The event's turn among its entries in lanes (see `eventTurns`). */
@@ -278,44 +296,54 @@ export class EventDispatcher implements BeforeApplicationShutdown {
   }
 
   /**
-   * Whether the event may wait in memory to be sent before it is stored: false past its
-   * account's share; at the bounds of all accounts, once there is room (see
-   * MAX_SEND_FIRST_EVENTS). False also when the wait ends without (stuck events, a rebalance,
-   * a shutdown): the event takes the stored way.
+   * Whether the event may wait in memory to be sent before it is stored ('send first'), or is
+   * stored first ('store first'): past its account's share at once; at the bounds of all
+   * accounts once SEND_FIRST_ROOM_WAIT_MS went by without room for it (and when no room at all
+   * was freed meanwhile, the events held are stuck: see `sendFirstCongested`). 'give up': a
+   * rebalance or a shutdown came while it waited.
    */
   private async roomToSendFirst(
     account: string,
     message: KafkaMessage,
     heartbeat: () => Promise<void>,
-  ): Promise<boolean> {
+  ): Promise<'send first' | 'store first' | 'give up'> {
     const held = this.sendFirstHeld;
     const bytes = message.value?.length ?? 0;
-    const roomForAll = () =>
-      held.events < MAX_SEND_FIRST_EVENTS && held.bytes + bytes <= MAX_SEND_FIRST_BYTES;
+    const deadline = Date.now() + SEND_FIRST_ROOM_WAIT_MS;
+    let freedMeanwhile = false;
     for (;;) {
-      if ((held.perAccount.get(account) ?? 0) >= MAX_SEND_FIRST_PER_ACCOUNT) return false;
-      if (roomForAll()) return true;
-      if (this.sendFirstCongested || this.stopping || this.assignment.changing) return false;
-      const freed = await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => resolve(false), SEND_FIRST_ROOM_WAIT_MS);
-        this.sendFirstRoomFreed.push(() => {
-          clearTimeout(timer);
-          resolve(true);
-        });
-      });
-      if (this.stopping || this.assignment.changing) return false;
-      if (!freed) {
-        this.logger.warn(
-          `No room freed for ${SEND_FIRST_ROOM_WAIT_MS} ms among ${held.events} events held ` +
-            'to send first: new events are stored first until a quarter of the room is free',
-        );
-        this.sendFirstCongested = true;
-        return false;
+      if ((held.perAccount.get(account) ?? 0) >= MAX_SEND_FIRST_PER_ACCOUNT) return 'store first';
+      if (held.events < MAX_SEND_FIRST_EVENTS && held.bytes + bytes <= MAX_SEND_FIRST_BYTES) {
+        return 'send first';
       }
+      if (this.stopping) return 'give up';
+      if (this.sendFirstCongested) return 'store first';
+      const left = deadline - Date.now();
+      const freed =
+        left > 0 &&
+        (await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(false), left);
+          this.sendFirstRoomFreed.push(() => {
+            clearTimeout(timer);
+            resolve(true);
+          });
+        }));
+      if (this.stopping) return 'give up';
+      if (!freed) {
+        if (!freedMeanwhile) {
+          this.logger.warn(
+            `No room freed for ${SEND_FIRST_ROOM_WAIT_MS} ms among ${held.events} events held ` +
+              'to send first: new events are stored first until a quarter of it is free',
+          );
+          this.sendFirstCongested = true;
+        }
+        return 'store first';
+      }
+      freedMeanwhile = true;
       try {
         await heartbeat();
       } catch (error) {
-        if (isRebalance(error)) return false;
+        if (isRebalance(error)) return 'give up';
       }
     }
   }
