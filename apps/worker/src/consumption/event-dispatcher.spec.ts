@@ -1,9 +1,13 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { KafkaMessage } from 'kafkajs';
 import { loadConfig } from '@libs/config';
 import { SAMPLE_ENVIRONMENT } from '@libs/testing';
 import { DeliverEventUseCase, FirstAttemptSlots, SendFirstUseCase } from '@libs/delivery';
 import { WorkerMetrics } from '../metrics/worker-metrics';
 import { DeadLetterPublisher } from './dead-letter.publisher';
+import { KeyedWorkPool } from './keyed-work-pool';
+import { PartitionOffsets } from './partition-offsets';
 import {
   EventDispatcher,
   MAX_SEND_FIRST_EVENTS,
@@ -171,5 +175,64 @@ describe('room for events sent before they are stored', () => {
     dispatcher['stopping'] = true;
     release(0);
     await expect(answerAfter(stopped, 0)).resolves.toBe('give up');
+  });
+});
+
+/**
+ * What a stored event's lane entry keeps in memory while it waits behind earlier events: only
+ * where its message sits and its delivery ids, never kafkajs's message, whose value is a slice
+ * of the whole fetch response (up to 4 MB). Checked with a weak reference and a forced
+ * garbage collection; the lane task is held, unrun, as behind a hanging receiver.
+ */
+describe('a stored event waiting in its lane', () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const unused = <T>() => ({}) as T;
+
+  it("does not keep the message's fetch response alive", async () => {
+    const lanes: (() => Promise<void>)[] = [];
+    const dispatcher = new EventDispatcher(
+      config,
+      { store: async () => ({ deliveryIds: [] }) } as unknown as DeliverEventUseCase,
+      unused<SendFirstUseCase>(),
+      unused<DeadLetterPublisher>(),
+      { eventDeferred: () => undefined } as unknown as WorkerMetrics,
+      unused<FirstAttemptSlots>(),
+    );
+    const pool = {
+      size: 0,
+      startsAtOnce: false,
+      heldFor: () => 1,
+      submit: (_key: string, task: () => Promise<void>) => lanes.push(task),
+    };
+    Object.assign(dispatcher, { pool: pool as unknown as KeyedWorkPool });
+
+    const handled = async (): Promise<WeakRef<ArrayBufferLike>> => {
+      const event = {
+        id: 'e1',
+        type: 'user.created',
+        account_id: 'a',
+        data: {},
+        timestamp: '2026-11-28T00:00:00Z',
+      };
+      const json = Buffer.from(JSON.stringify(event));
+      const fetchResponse = Buffer.alloc(4 * 1024 * 1024);
+      json.copy(fetchResponse);
+      const message = {
+        offset: '7',
+        value: fetchResponse.subarray(0, json.length),
+      } as unknown as KafkaMessage;
+      const offsets = new PartitionOffsets();
+      const ref = { topic: 't', partition: 0, offset: '7', offsets, token: offsets.begin(7n) };
+      await dispatcher['handle'](ref, message, async () => undefined);
+      // The memory itself: the value, a view of it, keeps it alive, not the Buffer object.
+      return new WeakRef(fetchResponse.buffer);
+    };
+    const fetchResponse = await handled();
+    // The store landed; the lane has not run yet.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(lanes).toHaveLength(1);
+    gc();
+    expect(fetchResponse.deref()).toBeUndefined();
   });
 });
