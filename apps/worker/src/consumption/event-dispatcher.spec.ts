@@ -17,23 +17,30 @@ import {
 const config = loadConfig({ ...SAMPLE_ENVIRONMENT });
 
 /**
+ * A dispatcher whose collaborators are these fakes, and empty objects where a test never
+ * reaches them.
+ */
+function dispatcherWith(fakes: { deliverEvent?: object; metrics?: object }): EventDispatcher {
+  return new EventDispatcher(
+    config,
+    (fakes.deliverEvent ?? {}) as DeliverEventUseCase,
+    {} as SendFirstUseCase,
+    {} as DeadLetterPublisher,
+    (fakes.metrics ?? {}) as WorkerMetrics,
+    {} as FirstAttemptSlots,
+  );
+}
+
+/**
  * The handler's wait for a failing dependency (or for room, under back-pressure), on fake
  * timers: only its heartbeating is exercised, so the collaborators are never called.
  */
 describe('a message handler waiting for a dependency', () => {
-  const unused = <T>() => ({}) as T;
   let dispatcher: EventDispatcher;
 
   beforeEach(() => {
     jest.useFakeTimers();
-    dispatcher = new EventDispatcher(
-      config,
-      unused<DeliverEventUseCase>(),
-      unused<SendFirstUseCase>(),
-      unused<DeadLetterPublisher>(),
-      unused<WorkerMetrics>(),
-      unused<FirstAttemptSlots>(),
-    );
+    dispatcher = dispatcherWith({});
   });
 
   afterEach(() => jest.useRealTimers());
@@ -75,7 +82,6 @@ describe('a message handler waiting for a dependency', () => {
  * bounds' bookkeeping is driven by hand, as the lanes would release it.
  */
 describe('room for events sent before they are stored', () => {
-  const unused = <T>() => ({}) as T;
   const message = { value: Buffer.from('{}') } as KafkaMessage;
   let beat: () => Promise<void>;
   let dispatcher: EventDispatcher;
@@ -97,14 +103,7 @@ describe('room for events sent before they are stored', () => {
   beforeEach(() => {
     jest.useFakeTimers();
     beat = async () => undefined;
-    dispatcher = new EventDispatcher(
-      config,
-      unused<DeliverEventUseCase>(),
-      unused<SendFirstUseCase>(),
-      unused<DeadLetterPublisher>(),
-      unused<WorkerMetrics>(),
-      unused<FirstAttemptSlots>(),
-    );
+    dispatcher = dispatcherWith({});
     held = dispatcher['sendFirstHeld'];
   });
 
@@ -187,18 +186,13 @@ describe('room for events sent before they are stored', () => {
 describe('a stored event waiting in its lane', () => {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
-  const unused = <T>() => ({}) as T;
 
   it("does not keep the message's fetch response alive", async () => {
     const lanes: (() => Promise<void>)[] = [];
-    const dispatcher = new EventDispatcher(
-      config,
-      { store: async () => ({ deliveryIds: [] }) } as unknown as DeliverEventUseCase,
-      unused<SendFirstUseCase>(),
-      unused<DeadLetterPublisher>(),
-      { eventDeferred: () => undefined } as unknown as WorkerMetrics,
-      unused<FirstAttemptSlots>(),
-    );
+    const dispatcher = dispatcherWith({
+      deliverEvent: { store: async () => ({ deliveryIds: [] }) },
+      metrics: { eventDeferred: () => undefined },
+    });
     const pool = {
       size: 0,
       startsAtOnce: false,
