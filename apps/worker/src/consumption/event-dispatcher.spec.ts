@@ -2,6 +2,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { KafkaMessage } from 'kafkajs';
 import { loadConfig } from '@libs/config';
+import { WebhookEventMessage } from '@libs/contracts';
 import { SAMPLE_ENVIRONMENT } from '@libs/testing';
 import { DeliverEventUseCase, FirstAttemptSlots, SendFirstUseCase } from '@libs/delivery';
 import { WorkerMetrics } from '../metrics/worker-metrics';
@@ -228,5 +229,25 @@ describe('a stored event waiting in its lane', () => {
     expect(lanes).toHaveLength(1);
     gc();
     expect(fetchResponse.deref()).toBeUndefined();
+  });
+});
+
+describe('the turns of an event read more than once', () => {
+  it('stay in order when an entry gives up before the one ahead of it is over', async () => {
+    const dispatcher = dispatcherWith({});
+    const event = { account_id: 'a', id: 'e1' } as WebhookEventMessage;
+    const first = dispatcher['takeTurn'](event);
+    // Read again while the first entry's outcomes are on their way; gives up (a rebalance).
+    dispatcher['takeTurn'](event).done();
+    // Read once more after the rejoin: it must still wait for the first entry.
+    const third = dispatcher['takeTurn'](event);
+    let thirdGoes = false;
+    void third.earlier?.then(() => (thirdGoes = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(third.earlier).toBeDefined();
+    expect(thirdGoes).toBe(false);
+    first.done();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(thirdGoes).toBe(true);
   });
 });

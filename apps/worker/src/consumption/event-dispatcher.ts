@@ -276,22 +276,29 @@ export class EventDispatcher implements BeforeApplicationShutdown {
     claimToken: string | null,
   ): Promise<StoredDeliveries | null> {
     if (earlier === undefined) return this.store(event, ref, message, claimToken);
-    return earlier.then(() => this.store(event, ref, message, null));
+    // Waiting for `earlier` may take long (a hanging receiver): a copy of its own meanwhile.
+    const own = detached(message);
+    return earlier.then(() => this.store(event, ref, own, null));
   }
 
-  /** The event's turn among its entries in lanes (see `eventTurns`). */
+  /**
+   * The event's turn among its entries in lanes (see `eventTurns`). A turn is over only once
+   * the earlier one is too, even when its entry gave up before waiting for it: the next entry
+   * of the event (read again after a rebalance) must still wait for the earlier outcomes.
+   */
   private takeTurn(event: WebhookEventMessage): EventTurn {
     const key = eventKey(event.account_id, event.id);
     const earlier = this.eventTurns.get(key);
     let resolve!: () => void;
     const mine = new Promise<void>((done) => (resolve = done));
     this.eventTurns.set(key, mine);
+    const over = () => {
+      if (this.eventTurns.get(key) === mine) this.eventTurns.delete(key);
+      resolve();
+    };
     return {
       earlier,
-      done: () => {
-        if (this.eventTurns.get(key) === mine) this.eventTurns.delete(key);
-        resolve();
-      },
+      done: () => (earlier === undefined ? over() : void earlier.then(over)),
     };
   }
 
@@ -316,7 +323,7 @@ export class EventDispatcher implements BeforeApplicationShutdown {
       if (held.events < MAX_SEND_FIRST_EVENTS && held.bytes + bytes <= MAX_SEND_FIRST_BYTES) {
         return 'send first';
       }
-      if (this.stopping) return 'give up';
+      if (this.stopping || this.assignment.changing) return 'give up';
       if (this.sendFirstCongested) return 'store first';
       const left = deadline - Date.now();
       const freed =
@@ -328,7 +335,8 @@ export class EventDispatcher implements BeforeApplicationShutdown {
             resolve(true);
           });
         }));
-      if (this.stopping) return 'give up';
+      // A rebalance holds the lanes, which then free nothing: not a sign of stuck events.
+      if (this.stopping || this.assignment.changing) return 'give up';
       if (!freed) {
         if (!freedMeanwhile) {
           this.logger.warn(
