@@ -125,6 +125,8 @@ export interface CpuShare {
   name: string;
   /** Percent of one core over the interval (so up to 100 × cores). */
   percent: number;
+  /** CPU time used in the interval, milliseconds. */
+  cpuMs: number;
 }
 
 /** CPU used by named groups of processes between two snapshots of /proc. */
@@ -144,7 +146,12 @@ export class CpuMeter {
     const share = (name: string, members: ProcInfo[]): CpuShare => {
       // A process born during the interval has a baseline of zero: all its CPU is in it.
       const ticks = members.reduce((sum, p) => sum + p.cpuTicks - (start.ticks.get(p.pid) ?? 0), 0);
-      return { name, percent: seconds > 0 ? (ticks / TICKS_PER_SECOND / seconds) * 100 : 0 };
+      const cpuSeconds = ticks / TICKS_PER_SECOND;
+      return {
+        name,
+        percent: seconds > 0 ? (cpuSeconds / seconds) * 100 : 0,
+        cpuMs: cpuSeconds * 1000,
+      };
     };
     const others = processes.filter((p) => !this.groups.some((group) => group.matches(p)));
     // The rest of the machine: on a shared box it tells whether the figures are trustworthy.

@@ -78,7 +78,9 @@ export function printTable(title: string, rows: Row[]): void {
 
 export interface CpuRow {
   phase: string;
-  shares: Array<{ name: string; percent: number }>;
+  shares: Array<{ name: string; percent: number; cpuMs: number }>;
+  /** The events the phase handled, when it is one pass over a known number of them. */
+  events?: number;
 }
 
 /** CPU per process group and phase, in percent of one core. */
@@ -94,6 +96,22 @@ export function printCpuTable(rows: CpuRow[]): void {
   );
   for (const row of rows) {
     const cells = row.shares.map((share, i) => share.percent.toFixed(0).padStart(widths[i]));
+    console.log(`  ${row.phase.padEnd(phaseWidth)}  ${cells.join('  ')}`);
+  }
+  const counted = rows.filter((row) => row.events !== undefined && row.events > 0);
+  if (counted.length === 0) return;
+  // What each event costs the machine, process by process: compares the service with the raw
+  // pipeline by work done rather than by rate (on a machine whose cores are all busy, the
+  // rates follow the costs).
+  console.log("\nCPU per event, ms of one core (the phase's CPU time over its events)");
+  console.log(
+    `  ${'phase'.padEnd(phaseWidth)}  ${[...names, 'all'].map((n, i) => n.padStart(widths[i] ?? 5)).join('  ')}`,
+  );
+  for (const row of counted) {
+    const events = row.events ?? 1;
+    const perEvent = row.shares.map((share) => share.cpuMs / events);
+    perEvent.push(perEvent.reduce((sum, ms) => sum + ms, 0));
+    const cells = perEvent.map((ms, i) => ms.toFixed(3).padStart(widths[i] ?? 5));
     console.log(`  ${row.phase.padEnd(phaseWidth)}  ${cells.join('  ')}`);
   }
 }

@@ -338,12 +338,20 @@ async function throughputPhase(run: Run, service: Service): Promise<ThroughputRe
     const snapshot = run.meter.snapshot();
     const ingest = await publishAll(service.publisher, events, options.publishConcurrency);
     await waitForArrivals(log, ingest.accepted.length, phase, workerWait(service));
-    run.cpu.push({ phase: service.label('ingest + delivery'), shares: run.meter.since(snapshot) });
+    run.cpu.push({
+      phase: service.label('ingest + delivery'),
+      shares: run.meter.since(snapshot),
+      events: ingest.accepted.length,
+    });
     return { ingest, log };
   }
   const snapshot = run.meter.snapshot();
   const ingest = await publishAll(service.publisher, events, options.publishConcurrency);
-  run.cpu.push({ phase: service.label('ingest'), shares: run.meter.since(snapshot) });
+  run.cpu.push({
+    phase: service.label('ingest'),
+    shares: run.meter.since(snapshot),
+    events: ingest.accepted.length,
+  });
   ensureRunning();
   service.workerRss.start();
   let workerFailure: string | undefined;
@@ -354,6 +362,7 @@ async function throughputPhase(run: Run, service: Service): Promise<ThroughputRe
   run.cpu.push({
     phase: service.label('delivery (drain)'),
     shares: await measureDrain(run, log, ingest.accepted.length, phase, drainLimits),
+    events: ingest.accepted.length,
   });
   await worker;
   if (workerFailure !== undefined) throw new Error(workerFailure);
@@ -436,6 +445,7 @@ async function rawPhase(run: Run): Promise<RawResult> {
   run.cpu.push({
     phase: 'raw (drain)',
     shares: await measureDrain(run, log, events.length, 'raw pipeline', limits),
+    events: events.length,
   });
   await stopRawConsumer(consumer);
   return { log, produceMs };
