@@ -102,16 +102,22 @@ export function printCpuTable(rows: CpuRow[]): void {
   if (counted.length === 0) return;
   // What each event costs the machine, process by process: compares the service with the raw
   // pipeline by work done rather than by rate (on a machine whose cores are all busy, the
-  // rates follow the costs).
-  console.log("\nCPU per event, ms of one core (the phase's CPU time over its events)");
+  // rates follow the costs). "total" leaves "other" out: processes outside this run.
   console.log(
-    `  ${'phase'.padEnd(phaseWidth)}  ${[...names, 'all'].map((n, i) => n.padStart(widths[i] ?? 5)).join('  ')}`,
+    "\nCPU per event, ms of one core (a phase's CPU time over its events; a drain's from its " +
+      'first arrival to its last, over the events that arrived)',
+  );
+  const columns = [...names.filter((name) => name !== 'other'), 'total'];
+  const columnWidths = columns.map((name) => Math.max(name.length, 5));
+  console.log(
+    `  ${'phase'.padEnd(phaseWidth)}  ${columns.map((n, i) => n.padStart(columnWidths[i])).join('  ')}`,
   );
   for (const row of counted) {
     const events = row.events ?? 1;
-    const perEvent = row.shares.map((share) => share.cpuMs / events);
+    const ours = row.shares.filter((share) => share.name !== 'other');
+    const perEvent = ours.map((share) => share.cpuMs / events);
     perEvent.push(perEvent.reduce((sum, ms) => sum + ms, 0));
-    const cells = perEvent.map((ms, i) => ms.toFixed(3).padStart(widths[i] ?? 5));
+    const cells = perEvent.map((ms, i) => ms.toFixed(3).padStart(columnWidths[i]));
     console.log(`  ${row.phase.padEnd(phaseWidth)}  ${cells.join('  ')}`);
   }
 }

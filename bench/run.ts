@@ -362,7 +362,7 @@ async function throughputPhase(run: Run, service: Service): Promise<ThroughputRe
   run.cpu.push({
     phase: service.label('delivery (drain)'),
     shares: await measureDrain(run, log, ingest.accepted.length, phase, drainLimits),
-    events: ingest.accepted.length,
+    events: log.size,
   });
   await worker;
   if (workerFailure !== undefined) throw new Error(workerFailure);
@@ -445,7 +445,7 @@ async function rawPhase(run: Run): Promise<RawResult> {
   run.cpu.push({
     phase: 'raw (drain)',
     shares: await measureDrain(run, log, events.length, 'raw pipeline', limits),
-    events: events.length,
+    events: log.size,
   });
   await stopRawConsumer(consumer);
   return { log, produceMs };
